@@ -1,0 +1,61 @@
+"""Settings shared by every part of chatbus, with their defaults."""
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+from .errors import InvalidSetting
+from .keys import DEFAULT_NAMESPACE, Keys
+
+DEFAULT_URL = "redis://localhost:6379/0"
+DEFAULT_LEASE_TTL = 10.0
+DEFAULT_MAX_BODY = 4096
+DEFAULT_MAILBOX_MAXLEN = 10_000
+
+_NAMESPACE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_URL_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def default_home() -> Path:
+    """Where local identities live when CHATBUS_HOME is not set."""
+    return Path(platformdirs.user_config_dir("chatbus"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to reach the hub and the limits every client agrees on.
+
+    ``lease_ttl`` is how long (seconds) a presence lease lives without a
+    heartbeat: a crashed client leaves the online list within about that time.
+    ``max_body`` caps a message body in UTF-8 bytes, on sending and receiving.
+    ``mailbox_maxlen`` is the approximate number of messages a mailbox keeps.
+    """
+
+    url: str = DEFAULT_URL
+    namespace: str = DEFAULT_NAMESPACE
+    home: Path = field(default_factory=default_home)
+    lease_ttl: float = DEFAULT_LEASE_TTL
+    max_body: int = DEFAULT_MAX_BODY
+    mailbox_maxlen: int = DEFAULT_MAILBOX_MAXLEN
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(_URL_SCHEMES):
+            raise InvalidSetting(
+                f"invalid hub URL {self.url!r}: it must start with redis://, rediss:// or unix://"
+            )
+        if not _NAMESPACE.fullmatch(self.namespace):
+            raise InvalidSetting(
+                f"invalid namespace {self.namespace!r}: use 1-64 of A-Z a-z 0-9 _ . -"
+            )
+        if not 1.0 <= self.lease_ttl <= 3600.0:
+            raise InvalidSetting("the lease TTL must be between 1 and 3600 seconds")
+        if not 1 <= self.max_body <= 1_048_576:
+            raise InvalidSetting("the message size limit must be between 1 byte and 1 MiB")
+        if self.mailbox_maxlen < 1:
+            raise InvalidSetting("the mailbox length must be at least 1")
+
+    @property
+    def keys(self) -> Keys:
+        return Keys(self.namespace)

@@ -1,0 +1,49 @@
+"""The errors the library raises; each message is one line a user can act on."""
+
+
+class ChatbusError(Exception):
+    """Base of every error chatbus reports to a user."""
+
+
+class InvalidName(ChatbusError):
+    """A user name that is not 1-32 of letters, digits, ``_`` and ``-``."""
+
+
+class InvalidSetting(ChatbusError):
+    """A setting (namespace, URL, size limit...) that cannot be used."""
+
+
+class WeakPassword(ChatbusError):
+    """A password that is too short or too long to register."""
+
+
+class NameTaken(ChatbusError):
+    """The name was registered by someone else first."""
+
+
+class WrongPassword(ChatbusError):
+    """The password does not match the registered account."""
+
+
+class UnknownUser(ChatbusError):
+    """No account is registered under that name."""
+
+
+class NotLoggedIn(ChatbusError):
+    """There is no saved session, or the hub no longer accepts it."""
+
+
+class InvalidMessage(ChatbusError):
+    """A message body that cannot be sent: empty, too long, or not text."""
+
+
+class HubUnavailable(ChatbusError):
+    """The Redis hub cannot be reached or refused the connection."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(
+            f"cannot reach the hub at {url} ({reason}). Start one with "
+            "'chatbus server' or 'docker compose up -d', or point --url/CHATBUS_URL at yours"
+        )

@@ -1,0 +1,72 @@
+"""Every Redis key and channel name chatbus uses, and nothing else builds one.
+
+Layout (``ns`` is the namespace, ``user`` a canonical, lower-case name)::
+
+    ns:{user}:account        hash    display name, password hash and its parameters
+    ns:{user}:sessions       hash    sha256(token) -> issued-at (ms)
+    ns:{user}:mailbox        stream  every message to or from the user
+    ns:{user}:unread         hash    sender display name -> unread count
+    ns:{user}:inbox          channel live copy of what lands in the mailbox
+    ns:{presence}:online     zset    display name -> latest lease expiry (ms)
+    ns:{presence}:leases     zset    "Name:lease" -> that lease's expiry (ms)
+    ns:{presence}:lease-index zset   "Name:lease", all scored 0, for prefix look-ups
+    ns:{presence}:seq        string  sequence number of the last presence event
+    ns:{presence}:users      channel presence events
+
+The part in braces is the Redis Cluster hash tag: everything a Lua script touches
+in one call shares a slot. Names may only hold ``A-Z a-z 0-9 _ -``, so a name can
+never contain a brace, a colon or a glob character, and ACL rules can be written
+as patterns such as ``~ns:{alice}:*``.
+"""
+
+from dataclasses import dataclass
+
+DEFAULT_NAMESPACE = "chatbus"
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key and channel names inside one namespace."""
+
+    namespace: str = DEFAULT_NAMESPACE
+
+    def _user(self, name: str, suffix: str) -> str:
+        return f"{self.namespace}:{{{name.lower()}}}:{suffix}"
+
+    def _presence(self, suffix: str) -> str:
+        return f"{self.namespace}:{{presence}}:{suffix}"
+
+    def account(self, name: str) -> str:
+        return self._user(name, "account")
+
+    def sessions(self, name: str) -> str:
+        return self._user(name, "sessions")
+
+    def mailbox(self, name: str) -> str:
+        return self._user(name, "mailbox")
+
+    def unread(self, name: str) -> str:
+        return self._user(name, "unread")
+
+    def inbox_channel(self, name: str) -> str:
+        return self._user(name, "inbox")
+
+    @property
+    def online(self) -> str:
+        return self._presence("online")
+
+    @property
+    def leases(self) -> str:
+        return self._presence("leases")
+
+    @property
+    def lease_index(self) -> str:
+        return self._presence("lease-index")
+
+    @property
+    def presence_seq(self) -> str:
+        return self._presence("seq")
+
+    @property
+    def users_channel(self) -> str:
+        return self._presence("users")

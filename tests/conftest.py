@@ -1,0 +1,72 @@
+"""Fixtures: real hubs started from the bundled valkey-server on free ports.
+
+Tests never touch a Redis they did not start. Each test gets a namespace of
+its own on the shared hub, so tests cannot see each other's keys and nothing
+needs flushing; tests that kill or pause a hub get one of their own.
+"""
+
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chatbus.config import Settings
+from chatbus.hub import Hub
+from chatbus.server import HubProcess, ServerBinary, find_server
+
+# Short leases keep the crash tests quick; the default is 10 s.
+TEST_LEASE_TTL = 2.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def server_binary() -> ServerBinary:
+    return find_server("valkey")
+
+
+@pytest.fixture(scope="session")
+def shared_hub(
+    tmp_path_factory: pytest.TempPathFactory, server_binary: ServerBinary
+) -> Iterator[HubProcess]:
+    hub = HubProcess(server_binary, free_port(), tmp_path_factory.mktemp("shared-hub"))
+    with hub:
+        yield hub
+
+
+@pytest.fixture
+def own_hub(tmp_path: Path, server_binary: ServerBinary) -> Iterator[HubProcess]:
+    """A hub for this test alone, which it may kill, pause and restart."""
+    hub = HubProcess(server_binary, free_port(), tmp_path / "hub")
+    with hub:
+        yield hub
+
+
+def make_settings(hub: HubProcess, home: Path, **overrides: object) -> Settings:
+    options: dict[str, object] = {
+        "url": hub.url,
+        "namespace": "t" + uuid.uuid4().hex[:12],
+        "home": home,
+        "lease_ttl": TEST_LEASE_TTL,
+    }
+    options.update(overrides)
+    return Settings(**options)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(shared_hub: HubProcess, tmp_path: Path) -> Settings:
+    return make_settings(shared_hub, tmp_path / "home")
+
+
+@pytest.fixture
+def hub(settings: Settings) -> Iterator[Hub]:
+    connection = Hub(settings)
+    yield connection
+    connection.close()

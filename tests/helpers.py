@@ -1,0 +1,59 @@
+"""Shared test helpers: a listener that records, and waiting with a deadline."""
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from chatbus.messages import Message
+from chatbus.presence import OnlineList, PresenceEvent
+
+T = TypeVar("T")
+
+
+def wait_until(condition: Callable[[], T], timeout: float, what: str = "condition") -> T:
+    """Poll ``condition`` until it is truthy; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.01)
+
+
+class Recorder:
+    """A receiver Listener that keeps everything it is told, thread-safely."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.messages: list[Message] = []
+        self.events: list[PresenceEvent] = []
+        self.snapshots = 0
+        self.online: list[str] = []
+        self.connections: list[tuple[bool, str]] = []
+
+    def on_message(self, message: Message) -> None:
+        with self._lock:
+            self.messages.append(message)
+
+    def on_presence(self, online: OnlineList, event: PresenceEvent | None) -> None:
+        with self._lock:
+            self.online = online.names
+            if event is None:
+                self.snapshots += 1
+            else:
+                self.events.append(event)
+
+    def on_connection(self, connected: bool, detail: str) -> None:
+        with self._lock:
+            self.connections.append((connected, detail))
+
+    def bodies(self) -> list[str]:
+        with self._lock:
+            return [m.envelope.body for m in self.messages]
+
+    def wait_for_bodies(self, count: int, timeout: float = 10.0) -> list[str]:
+        wait_until(lambda: len(self.bodies()) >= count, timeout, f"{count} messages")
+        return self.bodies()

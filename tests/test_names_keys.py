@@ -1,0 +1,62 @@
+"""Names and key layout: pure logic."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from redis.crc import key_slot
+
+from chatbus.errors import InvalidName
+from chatbus.keys import Keys
+from chatbus.names import is_valid_name, same_name, validate_name
+
+
+@pytest.mark.parametrize("name", ["a", "Alice", "bob_2", "x-y", "A" * 32, "0"])
+def test_valid_names_are_accepted(name: str) -> None:
+    assert validate_name(name) == name
+
+
+@pytest.mark.parametrize(
+    "name", ["", "A" * 33, "al ice", "alice!", "Алиса", "a:b", "{a}", "a*", "bob\n", "é"]
+)
+def test_invalid_names_are_refused_with_the_rule(name: str) -> None:
+    with pytest.raises(InvalidName, match="letters A-Z a-z, digits 0-9"):
+        validate_name(name)
+
+
+def test_names_compare_without_case() -> None:
+    assert same_name("Alice", "aLICE")
+    assert not same_name("alice", "alicia")
+
+
+@given(st.from_regex(r"[A-Za-z0-9_-]{1,32}", fullmatch=True))
+def test_a_users_keys_share_one_cluster_slot(name: str) -> None:
+    keys = Keys("chatbus")
+    slots = {
+        key_slot(k.encode())
+        for k in (
+            keys.account(name),
+            keys.sessions(name),
+            keys.mailbox(name),
+            keys.unread(name),
+            keys.inbox_channel(name),
+            keys.account(name.upper()),
+        )
+    }
+    assert len(slots) == 1
+
+
+def test_presence_keys_share_one_cluster_slot() -> None:
+    keys = Keys("ns")
+    names = [keys.online, keys.leases, keys.lease_index, keys.presence_seq, keys.users_channel]
+    assert len({key_slot(k.encode()) for k in names}) == 1
+
+
+def test_every_key_lives_under_the_namespace() -> None:
+    keys = Keys("team-a")
+    assert keys.mailbox("Bob") == "team-a:{bob}:mailbox"
+    assert keys.users_channel == "team-a:{presence}:users"
+
+
+@given(st.text(max_size=40))
+def test_is_valid_name_never_raises(text: str) -> None:
+    assert is_valid_name(text) in (True, False)
