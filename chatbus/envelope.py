@@ -1,0 +1,119 @@
+"""The message envelope: the JSON every direct message travels in.
+
+``{"v": 1, "id": "<32 hex>", "from": NAME, "to": NAME, "ts": <ms>, "body": TEXT}``
+
+Encoding is strict and decoding is stricter: a peer may send anything, so
+:func:`decode_envelope` checks every field and says why it refused, and never
+raises anything but :class:`BadEnvelope`.
+"""
+
+import json
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidMessage
+from .names import is_valid_name
+
+VERSION = 1
+_MESSAGE_ID = re.compile(r"[0-9a-f]{32}")
+_STREAM_ID = re.compile(rb"[0-9]{1,20}-[0-9]{1,20}")
+_MAX_TS = 2**53
+
+
+class BadEnvelope(ValueError):
+    """A payload from the network that is not a valid envelope; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One direct message. ``sender`` and ``recipient`` are display names."""
+
+    id: str
+    sender: str
+    recipient: str
+    ts: int
+    body: str
+
+    def encode(self) -> bytes:
+        return json.dumps(
+            {
+                "v": VERSION,
+                "id": self.id,
+                "from": self.sender,
+                "to": self.recipient,
+                "ts": self.ts,
+                "body": self.body,
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ).encode()
+
+
+def check_body(body: str, max_body: int) -> None:
+    """Raise InvalidMessage unless ``body`` may be sent."""
+    if not body.strip():
+        raise InvalidMessage("empty message: type some text to send")
+    try:
+        size = len(body.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidMessage("the message is not valid UTF-8 text") from None
+    if size > max_body:
+        raise InvalidMessage(f"message too long: {size} bytes, the limit is {max_body}")
+
+
+def new_envelope(sender: str, recipient: str, body: str, max_body: int) -> Envelope:
+    """An envelope for a new message, with a fresh id; the body is checked."""
+    check_body(body, max_body)
+    return Envelope(uuid.uuid4().hex, sender, recipient, time.time_ns() // 1_000_000, body)
+
+
+def max_payload(max_body: int) -> int:
+    """The largest encoded envelope a body of ``max_body`` bytes can make.
+
+    JSON may spell one byte as six (``\\u001b``); the rest is the fixed fields.
+    """
+    return 6 * max_body + 512
+
+
+def decode_envelope(raw: bytes, max_body: int) -> Envelope:
+    """Parse and check one encoded envelope."""
+    if len(raw) > max_payload(max_body):
+        raise BadEnvelope("oversized")
+    try:
+        data: Any = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise BadEnvelope("not-json") from None
+    if not isinstance(data, dict):
+        raise BadEnvelope("not-an-object")
+    if data.get("v") != VERSION or isinstance(data.get("v"), bool):
+        raise BadEnvelope("version")
+    message_id, sender, recipient = data.get("id"), data.get("from"), data.get("to")
+    ts, body = data.get("ts"), data.get("body")
+    if not isinstance(message_id, str) or not _MESSAGE_ID.fullmatch(message_id):
+        raise BadEnvelope("id")
+    if not is_valid_name(sender) or not is_valid_name(recipient):
+        raise BadEnvelope("name")
+    if not isinstance(ts, int) or isinstance(ts, bool) or not 0 <= ts < _MAX_TS:
+        raise BadEnvelope("timestamp")
+    if not isinstance(body, str):
+        raise BadEnvelope("body")
+    try:
+        check_body(body, max_body)
+    except InvalidMessage:
+        raise BadEnvelope("body") from None
+    return Envelope(message_id, sender, recipient, ts, body)
+
+
+def split_delivery(raw: bytes) -> tuple[str, bytes]:
+    """Split a live payload, ``<stream id> <envelope>``, into its two parts."""
+    stream_id, sep, envelope = raw.partition(b" ")
+    if not sep or not _STREAM_ID.fullmatch(stream_id):
+        raise BadEnvelope("stream-id")
+    return stream_id.decode(), envelope
