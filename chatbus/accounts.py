@@ -1,0 +1,122 @@
+"""Accounts and sessions: a name is registered once and kept by a password.
+
+Passwords are hashed with scrypt (memory-hard, in the standard library) on the
+client, because there is no chatbus server: the hub stores the salt, the hash
+and the cost parameters, so the parameters can be raised later without
+breaking old accounts. A login hands out a random token; the hub keeps only
+its SHA-256, so a copy of the hub's data cannot be replayed as a session.
+"""
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+
+from . import lua
+from .errors import NameTaken, NotLoggedIn, UnknownUser, WeakPassword, WrongPassword
+from .hub import Hub, as_text
+from .names import validate_name
+
+MIN_PASSWORD = 8
+MAX_PASSWORD = 1024
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+
+_REGISTER = lua.load("register.lua")
+
+
+@dataclass(frozen=True)
+class Session:
+    """A logged-in user: the registered display name and the secret token."""
+
+    name: str
+    token: str
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(
+        password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=256 * 1024 * 1024, dklen=32
+    )
+
+
+def token_digest(token: str) -> str:
+    """What the hub stores for a session token (tokens are random, so no salt)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def check_password_rules(password: str) -> None:
+    """Raise WeakPassword unless ``password`` may be registered."""
+    if len(password) < MIN_PASSWORD:
+        raise WeakPassword(f"the password must be at least {MIN_PASSWORD} characters long")
+    if len(password) > MAX_PASSWORD:
+        raise WeakPassword(f"the password must be at most {MAX_PASSWORD} characters long")
+
+
+def registered_name(hub: Hub, name: str) -> str | None:
+    """The display name ``name`` was registered as, or None if it is free."""
+    validate_name(name)
+    with hub.errors():
+        stored = hub.redis.hget(hub.keys.account(name), "name")
+    return as_text(stored) if stored is not None else None
+
+
+def register(hub: Hub, name: str, password: str) -> Session:
+    """Register ``name``, which must be free, and log in as it.
+
+    Raises NameTaken when another client registered the name first.
+    """
+    validate_name(name)
+    check_password_rules(password)
+    salt = secrets.token_bytes(16)
+    digest = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    token = secrets.token_urlsafe(32)
+    with hub.errors():
+        created = _REGISTER(
+            hub.redis,
+            [hub.keys.account(name), hub.keys.sessions(name)],
+            [name, salt.hex(), digest.hex(), SCRYPT_N, SCRYPT_R, SCRYPT_P, token_digest(token)],
+        )
+    if not created:
+        raise NameTaken(f"the name {name!r} was registered a moment ago; log in with its password")
+    return Session(name, token)
+
+
+def login(hub: Hub, name: str, password: str) -> Session:
+    """Log in to the registered account ``name`` with its password."""
+    validate_name(name)
+    with hub.errors():
+        account = hub.redis.hgetall(hub.keys.account(name))
+    if not account:
+        raise UnknownUser(f"no account named {name!r}")
+    fields = {as_text(k): as_text(v) for k, v in account.items()}
+    expected = bytes.fromhex(fields["hash"])
+    given = _scrypt(
+        password,
+        bytes.fromhex(fields["salt"]),
+        int(fields["n"]),
+        int(fields["r"]),
+        int(fields["p"]),
+    )
+    if not hmac.compare_digest(expected, given):
+        raise WrongPassword(f"wrong password for {fields['name']!r}")
+    token = secrets.token_urlsafe(32)
+    with hub.errors():
+        hub.redis.hset(hub.keys.sessions(name), token_digest(token), time.time_ns() // 1_000_000)
+    return Session(fields["name"], token)
+
+
+def verify(hub: Hub, session: Session) -> None:
+    """Raise NotLoggedIn unless the hub still accepts ``session``."""
+    with hub.errors():
+        known = hub.redis.hexists(hub.keys.sessions(session.name), token_digest(session.token))
+    if not known:
+        raise NotLoggedIn(
+            f"the hub no longer accepts the session of {session.name!r}; "
+            f"log in again with 'chatbus login {session.name}'"
+        )
+
+
+def logout(hub: Hub, session: Session) -> None:
+    """Revoke ``session`` on the hub; other sessions of the user stay valid."""
+    with hub.errors():
+        hub.redis.hdel(hub.keys.sessions(session.name), token_digest(session.token))

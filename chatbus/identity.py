@@ -1,0 +1,84 @@
+"""The local identity: saved sessions, so commands run without a password.
+
+Layout under the home directory (CHATBUS_HOME or the platform config dir)::
+
+    <namespace>/<name in lower case>.json   {"name": ..., "token": ...}   mode 0600
+    <namespace>/current                     the name the last login saved
+
+Several users may be logged in from one home (``--as NAME`` picks one); a
+command without ``--as`` acts as the last one who logged in.
+"""
+
+import json
+import os
+from pathlib import Path
+
+from .accounts import Session
+from .errors import NotLoggedIn
+from .names import is_valid_name, validate_name
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, readable by the owner only."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    tmp.replace(path)
+
+
+class IdentityStore:
+    """Saved sessions of one namespace under one home directory."""
+
+    def __init__(self, home: Path, namespace: str) -> None:
+        self.directory = home / namespace
+
+    def _file(self, name: str) -> Path:
+        return self.directory / f"{name.lower()}.json"
+
+    @property
+    def _current(self) -> Path:
+        return self.directory / "current"
+
+    def save(self, session: Session) -> Path:
+        """Keep ``session`` and make it the one commands use by default."""
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = self._file(session.name)
+        _write_private(path, json.dumps({"name": session.name, "token": session.token}))
+        _write_private(self._current, session.name)
+        return path
+
+    def current_name(self) -> str | None:
+        """The name commands act as without ``--as``, if anyone logged in."""
+        try:
+            name = self._current.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return name if is_valid_name(name) else None
+
+    def load(self, name: str | None = None) -> Session:
+        """The saved session of ``name`` (default: the last login)."""
+        if name is None:
+            name = self.current_name()
+            if name is None:
+                raise NotLoggedIn("nobody is logged in here; run 'chatbus login NAME' first")
+        validate_name(name)
+        try:
+            data = json.loads(self._file(name).read_text(encoding="utf-8"))
+            session = Session(str(data["name"]), str(data["token"]))
+        except FileNotFoundError:
+            raise NotLoggedIn(
+                f"{name!r} is not logged in here; run 'chatbus login {name}'"
+            ) from None
+        except (ValueError, KeyError, TypeError):
+            raise NotLoggedIn(
+                f"the saved session of {name!r} is damaged; run 'chatbus login {name}'"
+            ) from None
+        validate_name(session.name)
+        return session
+
+    def remove(self, session: Session) -> None:
+        """Forget ``session``; if it was the default, no one is the default."""
+        self._file(session.name).unlink(missing_ok=True)
+        if (self.current_name() or "").lower() == session.name.lower():
+            self._current.unlink(missing_ok=True)

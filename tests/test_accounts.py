@@ -1,0 +1,91 @@
+"""Accounts, sessions and the local identity, against a real hub."""
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from chatbus import accounts
+from chatbus.errors import (
+    InvalidName,
+    NameTaken,
+    NotLoggedIn,
+    UnknownUser,
+    WeakPassword,
+    WrongPassword,
+)
+from chatbus.hub import Hub
+from chatbus.identity import IdentityStore
+
+PASSWORD = "correct horse"
+
+
+def test_first_login_registers_and_later_logins_need_the_password(hub: Hub) -> None:
+    session = accounts.register(hub, "Alice", PASSWORD)
+    assert session.name == "Alice"
+    again = accounts.login(hub, "Alice", PASSWORD)
+    assert again.name == "Alice"
+    assert again.token != session.token
+    with pytest.raises(WrongPassword, match="wrong password for 'Alice'"):
+        accounts.login(hub, "Alice", "not the password")
+
+
+def test_names_are_one_account_regardless_of_case(hub: Hub) -> None:
+    accounts.register(hub, "Alice", PASSWORD)
+    with pytest.raises(NameTaken):
+        accounts.register(hub, "ALICE", "another password")
+    assert accounts.registered_name(hub, "alice") == "Alice"
+    # Logging in with any case gives the name as registered.
+    assert accounts.login(hub, "aLiCe", PASSWORD).name == "Alice"
+
+
+def test_invalid_names_are_refused_and_nothing_is_stored(hub: Hub) -> None:
+    with pytest.raises(InvalidName, match="use 1-32 characters"):
+        accounts.register(hub, "bad name!", PASSWORD)
+    assert list(hub.redis.scan_iter(match=f"{hub.keys.namespace}:*")) == []
+
+
+def test_short_passwords_are_refused(hub: Hub) -> None:
+    with pytest.raises(WeakPassword, match="at least 8 characters"):
+        accounts.register(hub, "bob", "short")
+    assert accounts.registered_name(hub, "bob") is None
+
+
+def test_login_to_an_unknown_name_says_so(hub: Hub) -> None:
+    with pytest.raises(UnknownUser, match="no account named 'nobody'"):
+        accounts.login(hub, "nobody", PASSWORD)
+
+
+def test_the_hub_keeps_only_a_hash_of_the_token_and_logout_revokes_it(hub: Hub) -> None:
+    session = accounts.register(hub, "carol", PASSWORD)
+    stored = hub.redis.hgetall(hub.keys.sessions("carol"))
+    assert session.token.encode() not in b"".join([*stored.keys(), *stored.values()])
+    assert hub.redis.hget(hub.keys.account("carol"), "hash") is not None
+    assert PASSWORD.encode() not in b"".join(hub.redis.hgetall(hub.keys.account("carol")).values())
+    accounts.verify(hub, session)
+    accounts.logout(hub, session)
+    with pytest.raises(NotLoggedIn, match="log in again"):
+        accounts.verify(hub, session)
+
+
+def test_identity_file_is_private_and_names_the_current_user(tmp_path: Path) -> None:
+    store = IdentityStore(tmp_path / "home", "chatbus")
+    alice = accounts.Session("Alice", "token-a")
+    bob = accounts.Session("bob", "token-b")
+    path = store.save(alice)
+    store.save(bob)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert store.load() == bob
+    assert store.load("alice") == alice
+    store.remove(bob)
+    with pytest.raises(NotLoggedIn, match="nobody is logged in"):
+        store.load()
+    assert store.load("Alice") == alice
+
+
+def test_a_damaged_identity_file_asks_for_a_new_login(tmp_path: Path) -> None:
+    store = IdentityStore(tmp_path, "chatbus")
+    store.save(accounts.Session("dave", "t"))
+    (tmp_path / "chatbus" / "dave.json").write_text("{not json")
+    with pytest.raises(NotLoggedIn, match="damaged; run 'chatbus login dave'"):
+        store.load()
