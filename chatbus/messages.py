@@ -1,0 +1,199 @@
+"""Direct messages: mailboxes (durable), inbox channels (live), unread counts.
+
+A send runs ``deliver.lua`` twice in one pipelined round trip: once for the
+recipient's mailbox (which also bumps their unread count for the sender) and
+once for the sender's own mailbox, so history and the sender's other windows
+see it too. Each call appends to the stream first and then publishes the entry
+with its stream id, so a live reader and a reader catching up from the stream
+see the same ids.
+"""
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any, cast
+
+from . import lua
+from .envelope import BadEnvelope, Envelope, decode_envelope, new_envelope
+from .errors import UnknownUser
+from .hub import Hub, as_text
+from .names import same_name
+
+_DELIVER = lua.load("deliver.lua")
+SEND_BATCH = 100
+
+# XRANGE/XREVRANGE replies: (stream id, fields) pairs, in bytes.
+StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message as stored in a mailbox: its stream id and its envelope."""
+
+    stream_id: str
+    envelope: Envelope
+
+    @property
+    def accepted_ms(self) -> int:
+        """When the hub accepted it, in ms since the epoch (the hub's clock)."""
+        return int(self.stream_id.partition("-")[0])
+
+
+@dataclass
+class MailboxPage:
+    """Messages read from a mailbox, oldest first, and what was dropped."""
+
+    messages: list[Message] = field(default_factory=list)
+    dropped: Counter[str] = field(default_factory=Counter)
+    # Pass as ``before`` to read the next older page; None when there is none.
+    older: str | None = None
+    # The newest entry read, valid or not: where reading forward resumes.
+    last_scanned: str | None = None
+
+
+def stream_id_key(stream_id: str) -> tuple[int, int]:
+    """Order stream ids numerically ("10-0" comes after "9-5")."""
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def decode_entries(entries: StreamEntries, max_body: int, page: MailboxPage) -> None:
+    """Append the valid entries to ``page.messages``; count the others as dropped."""
+    for raw_id, fields in entries:
+        try:
+            envelope = decode_envelope(fields.get(b"m", b""), max_body)
+        except BadEnvelope as bad:
+            page.dropped[bad.reason] += 1
+            continue
+        page.messages.append(Message(raw_id.decode(), envelope))
+
+
+class Mailbox:
+    """One user's mailbox, unread counts and outgoing messages."""
+
+    def __init__(self, hub: Hub, owner: str) -> None:
+        self.hub = hub
+        self.owner = owner
+        self.max_body = hub.settings.max_body
+
+    def _queue_delivery(self, pipe: Any, envelope: Envelope, to: str, count_unread: bool) -> None:
+        keys = self.hub.keys
+        _DELIVER.queue(
+            pipe,
+            [keys.mailbox(to), keys.unread(to), keys.account(to)],
+            [
+                keys.inbox_channel(to),
+                self.hub.settings.mailbox_maxlen,
+                envelope.encode(),
+                envelope.sender if count_unread else "",
+            ],
+        )
+
+    def send(self, recipient: str, body: str) -> Message:
+        """Send one message; returns it as stored in the recipient's mailbox."""
+        return self.send_many(recipient, [body])[0]
+
+    def send_many(self, recipient: str, bodies: Iterable[str]) -> list[Message]:
+        """Send messages in order, ``SEND_BATCH`` per round trip.
+
+        Every body is checked before its batch goes out, so an invalid one
+        (InvalidMessage) stops the sending with the earlier ones sent.
+        ``recipient`` must be a registered name, as the account spells it.
+        """
+        sent: list[Message] = []
+        pending = iter(bodies)
+        while batch := list(islice(pending, SEND_BATCH)):
+            envelopes = [new_envelope(self.owner, recipient, b, self.max_body) for b in batch]
+            sent.extend(self.deliver(recipient, envelopes))
+        return sent
+
+    def deliver(self, recipient: str, envelopes: Sequence[Envelope]) -> list[Message]:
+        """Store and publish ``envelopes`` in one round trip, in order.
+
+        Delivering an envelope again after an error is safe: readers drop a
+        second copy by its id, so a retry cannot show a message twice.
+        """
+        to_self = same_name(recipient, self.owner)
+        pipe = self.hub.redis.pipeline(transaction=False)
+        for envelope in envelopes:
+            self._queue_delivery(pipe, envelope, recipient, count_unread=not to_self)
+            if not to_self:
+                self._queue_delivery(pipe, envelope, self.owner, count_unread=False)
+        per_message = 1 if to_self else 2
+        with self.hub.errors():
+            results = lua.run_pipeline(pipe, [_DELIVER] * (len(envelopes) * per_message))
+        stream_ids = results[::per_message]
+        if any(sid is None for sid in stream_ids):
+            raise UnknownUser(f"no account named {recipient!r}")
+        return [Message(sid.decode(), env) for sid, env in zip(stream_ids, envelopes, strict=True)]
+
+    def read_after(self, after_id: str, count: int = 500) -> MailboxPage:
+        """Up to ``count`` entries newer than ``after_id``, oldest first."""
+        with self.hub.errors():
+            entries = cast(
+                StreamEntries,
+                self.hub.redis.xrange(
+                    self.hub.keys.mailbox(self.owner), f"({after_id}", "+", count=count
+                ),
+            )
+        page = MailboxPage()
+        decode_entries(entries, self.max_body, page)
+        if entries:
+            page.last_scanned = entries[-1][0].decode()
+        return page
+
+    def latest_id(self) -> str:
+        """The id of the newest entry, or "0-0" for an empty mailbox."""
+        with self.hub.errors():
+            newest = cast(
+                StreamEntries, self.hub.redis.xrevrange(self.hub.keys.mailbox(self.owner), count=1)
+            )
+        return newest[0][0].decode() if newest else "0-0"
+
+    def conversation(self, peer: str, limit: int, before: str | None = None) -> MailboxPage:
+        """The newest ``limit`` messages between the owner and ``peer``, oldest first.
+
+        ``before`` (a stream id, exclusive) pages back in time; the returned
+        page's ``older`` is the cursor for the next page.
+        """
+        key = self.hub.keys.mailbox(self.owner)
+        newest_first = MailboxPage()
+        upper = f"({before}" if before else "+"
+        chunk = max(2 * limit, 100)
+        while len(newest_first.messages) < limit:
+            with self.hub.errors():
+                entries = cast(
+                    StreamEntries, self.hub.redis.xrevrange(key, upper, "-", count=chunk)
+                )
+            scanned = MailboxPage()
+            decode_entries(entries, self.max_body, scanned)
+            newest_first.dropped += scanned.dropped
+            for message in scanned.messages:
+                if self._between_owner_and(peer, message.envelope):
+                    newest_first.messages.append(message)
+                    if len(newest_first.messages) == limit:
+                        break
+            if len(entries) < chunk:
+                break
+            upper = "(" + entries[-1][0].decode()
+        messages = newest_first.messages[::-1]
+        full = len(messages) == limit
+        return MailboxPage(messages, newest_first.dropped, messages[0].stream_id if full else None)
+
+    def _between_owner_and(self, peer: str, envelope: Envelope) -> bool:
+        if same_name(envelope.sender, peer):
+            return same_name(envelope.recipient, self.owner)
+        return same_name(envelope.sender, self.owner) and same_name(envelope.recipient, peer)
+
+    def unread_counts(self) -> dict[str, int]:
+        """Unread messages per sender, as the senders spell their names."""
+        with self.hub.errors():
+            raw = self.hub.redis.hgetall(self.hub.keys.unread(self.owner))
+        counts = {as_text(k): int(v) for k, v in raw.items()}
+        return {name: n for name, n in counts.items() if n > 0}
+
+    def mark_read(self, peer: str) -> None:
+        """The conversation with ``peer`` has been read: clear its unread count."""
+        with self.hub.errors():
+            self.hub.redis.hdel(self.hub.keys.unread(self.owner), peer)

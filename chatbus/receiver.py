@@ -1,0 +1,318 @@
+"""The receiver thread: live messages and presence, kept alive across outages.
+
+It owns the client's one pub/sub connection and its presence lease. Each time
+it (re)connects it runs the same steps, in an order that loses nothing:
+
+1. subscribe to the user's inbox channel and the users channel;
+2. take the presence lease (a ``join`` event if the user was offline);
+3. take a presence snapshot, then apply the events that follow it;
+4. read the mailbox from the last stream id it delivered (messages sent while
+   it was away), then deliver live messages as they come.
+
+Anything published after step 1 is read from the socket after step 4, so a
+message is either in the backfill or arrives live; one that is both (an id not
+newer than the last delivered one, or an envelope id seen before) is dropped as
+a duplicate. The listener therefore sees every accepted message once, in
+mailbox order.
+
+A dead connection is noticed by errors, by a heartbeat that times out, or by a
+PING on the pub/sub connection that gets no answer in time; then the thread
+reconnects with capped, jittered backoff.
+"""
+
+import logging
+import random
+import threading
+import time
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import redis.exceptions
+
+from .envelope import BadEnvelope, decode_envelope, split_delivery
+from .errors import ChatbusError
+from .hub import SOCKET_TIMEOUT, Hub
+from .messages import Mailbox, Message, stream_id_key
+from .names import same_name
+from .presence import Lease, OnlineList, PresenceEvent, parse_event, snapshot
+
+log = logging.getLogger(__name__)
+
+_CONNECTION_ERRORS = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    OSError,
+    ChatbusError,
+)
+_SEEN_IDS = 10_000
+_BACKFILL_PAGE = 500
+
+
+class DeadConnection(Exception):
+    """The hub stopped answering on the pub/sub connection."""
+
+
+class Listener(Protocol):
+    """What the receiver reports; called on the receiver thread."""
+
+    def on_message(self, message: Message) -> None:
+        """A message to or from the user, each one once, in mailbox order."""
+
+    def on_presence(self, online: OnlineList, event: PresenceEvent | None) -> None:
+        """The online list changed: by ``event``, or by a new snapshot (None)."""
+
+    def on_connection(self, connected: bool, detail: str) -> None:
+        """The hub became reachable, or stopped being (``detail`` says why)."""
+
+
+@dataclass
+class ReceiverStats:
+    delivered: int = 0
+    duplicates: int = 0
+    reconnects: int = 0
+    listener_errors: int = 0
+    # Payloads from the network that were not valid, by reason.
+    dropped: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How eagerly the receiver checks on the hub (seconds)."""
+
+    heartbeat: float
+    ping_after_idle: float = 3.0
+    pong_deadline: float = 3.0
+    poll: float = 0.2
+    backoff_first: float = 0.1
+    backoff_max: float = 3.0
+
+    @classmethod
+    def for_lease(cls, lease_ttl: float) -> "Timing":
+        # Three heartbeats per lease: a lease survives two lost ones.
+        return cls(heartbeat=lease_ttl / 3)
+
+
+class Receiver:
+    """Receives for ``name`` on a thread of its own until :meth:`stop`."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        name: str,
+        listener: Listener,
+        after_id: str,
+        timing: Timing | None = None,
+    ) -> None:
+        self.hub = hub
+        self.name = name
+        self.listener = listener
+        self.timing = timing or Timing.for_lease(hub.settings.lease_ttl)
+        self.stats = ReceiverStats()
+        self.lease = Lease(hub, name)
+        self.mailbox = Mailbox(hub, name)
+        self.online = OnlineList(0, [])
+        self._last_id = after_id
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._stop = threading.Event()
+        self._connected = threading.Event()
+        self._holds_lease = False
+        self._reported_down = False
+        self._thread = threading.Thread(
+            target=self._run, name=f"chatbus-receiver-{name}", daemon=True
+        )
+
+    @property
+    def last_id(self) -> str:
+        """The stream id of the last message delivered to the listener."""
+        return self._last_id
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Block until the first (or next) connection is up; False on timeout."""
+        return self._connected.wait(timeout)
+
+    def stop(self) -> None:
+        """Stop receiving and give up the presence lease at once."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2 * SOCKET_TIMEOUT)
+        if self._holds_lease:
+            try:
+                self.lease.release()
+            except _CONNECTION_ERRORS:
+                log.info("hub unreachable at exit; the lease will expire by itself")
+            self._holds_lease = False
+
+    # -- the thread -------------------------------------------------------
+
+    def _run(self) -> None:
+        delay = self.timing.backoff_first
+        while not self._stop.is_set():
+            try:
+                self._serve()
+            except (*_CONNECTION_ERRORS, DeadConnection) as error:
+                detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+            except Exception as error:  # a bug must not end receiving for good
+                log.exception("receiver failed; reconnecting")
+                detail = f"internal error: {type(error).__name__}"
+            else:
+                return
+            if self._connected.is_set() or not self._reported_down:
+                if self._connected.is_set():
+                    self.stats.reconnects += 1
+                    delay = self.timing.backoff_first
+                self._connected.clear()
+                self._reported_down = True
+                self._notify_connection(False, detail)
+            if self._stop.wait(delay * random.uniform(0.8, 1.2)):
+                return
+            delay = min(delay * 2, self.timing.backoff_max)
+
+    def _serve(self) -> None:
+        """One connection's life: set up, then read until stop or failure."""
+        pubsub = self.hub.pubsub()
+        try:
+            keys = self.hub.keys
+            pubsub.ssubscribe(keys.inbox_channel(self.name), keys.users_channel)
+            self._await_subscriptions(pubsub, 2)
+            self.lease.renew()
+            self._holds_lease = True
+            self._resync_presence()
+            self._backfill()
+            self._connected.set()
+            self._reported_down = False
+            self._notify_connection(True, "")
+            self._read_live(pubsub)
+        finally:
+            pubsub.close()
+
+    def _await_subscriptions(self, pubsub: Any, count: int) -> None:
+        deadline = time.monotonic() + SOCKET_TIMEOUT
+        confirmed = 0
+        while confirmed < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DeadConnection("the hub did not confirm the subscription")
+            reply = pubsub.get_message(timeout=remaining)
+            if reply is not None and reply["type"] == "ssubscribe":
+                confirmed += 1
+
+    def _read_live(self, pubsub: Any) -> None:
+        timing = self.timing
+        now = time.monotonic()
+        next_heartbeat = now + timing.heartbeat
+        last_traffic = now
+        ping_sent: float | None = None
+        while not self._stop.is_set():
+            reply = pubsub.get_message(timeout=timing.poll)
+            now = time.monotonic()
+            if reply is not None:
+                last_traffic = now
+                ping_sent = None
+                self._handle(reply)
+            if now >= next_heartbeat:
+                self.lease.renew()
+                next_heartbeat = now + timing.heartbeat
+            if ping_sent is None and now - last_traffic >= timing.ping_after_idle:
+                pubsub.ping()
+                ping_sent = now
+            elif ping_sent is not None and now - ping_sent > timing.pong_deadline:
+                raise DeadConnection(f"no answer from the hub for {now - last_traffic:.0f} s")
+
+    def _handle(self, reply: dict[str, Any]) -> None:
+        if reply["type"] != "smessage":
+            return
+        channel = reply["channel"].decode()
+        if channel == self.hub.keys.users_channel:
+            self._handle_presence(reply["data"])
+        else:
+            self._handle_delivery(reply["data"])
+
+    # -- presence ---------------------------------------------------------
+
+    def _resync_presence(self) -> None:
+        seq, names = snapshot(self.hub)
+        self.online = OnlineList(seq, names)
+        self._notify_presence(None)
+
+    def _handle_presence(self, raw: bytes) -> None:
+        try:
+            event = parse_event(raw)
+        except ValueError:
+            self.stats.dropped["presence-event"] += 1
+            return
+        outcome = self.online.apply(event)
+        if outcome == "applied":
+            self._notify_presence(event)
+        elif outcome == "gap":
+            self._resync_presence()
+
+    # -- messages ---------------------------------------------------------
+
+    def _backfill(self) -> None:
+        while True:
+            page = self.mailbox.read_after(self._last_id, _BACKFILL_PAGE)
+            self.stats.dropped.update(page.dropped)
+            for message in page.messages:
+                self._deliver(message)
+            if page.last_scanned is not None:
+                self._advance(page.last_scanned)
+            if (
+                page.last_scanned is None
+                or len(page.messages) + page.dropped.total() < _BACKFILL_PAGE
+            ):
+                return
+
+    def _handle_delivery(self, raw: bytes) -> None:
+        try:
+            stream_id, encoded = split_delivery(raw)
+            envelope = decode_envelope(encoded, self.hub.settings.max_body)
+        except BadEnvelope as bad:
+            self.stats.dropped[bad.reason] += 1
+            return
+        if not (same_name(envelope.recipient, self.name) or same_name(envelope.sender, self.name)):
+            self.stats.dropped["misaddressed"] += 1
+            return
+        self._deliver(Message(stream_id, envelope))
+
+    def _advance(self, stream_id: str) -> None:
+        if stream_id_key(stream_id) > stream_id_key(self._last_id):
+            self._last_id = stream_id
+
+    def _deliver(self, message: Message) -> None:
+        if stream_id_key(message.stream_id) <= stream_id_key(self._last_id):
+            self.stats.duplicates += 1
+            return
+        self._advance(message.stream_id)
+        # A sender that retried after a lost reply can store one message twice.
+        message_id = message.envelope.id
+        if message_id in self._seen:
+            self.stats.duplicates += 1
+            return
+        self._seen[message_id] = None
+        if len(self._seen) > _SEEN_IDS:
+            self._seen.popitem(last=False)
+        self.stats.delivered += 1
+        self._call_listener(self.listener.on_message, message)
+
+    # -- listener calls ---------------------------------------------------
+
+    def _notify_presence(self, event: PresenceEvent | None) -> None:
+        self._call_listener(self.listener.on_presence, self.online, event)
+
+    def _notify_connection(self, connected: bool, detail: str) -> None:
+        self._call_listener(self.listener.on_connection, connected, detail)
+
+    def _call_listener(self, callback: Any, *args: Any) -> None:
+        try:
+            callback(*args)
+        except Exception:
+            self.stats.listener_errors += 1
+            log.exception("listener %s failed", getattr(callback, "__name__", callback))
