@@ -1,8 +1,33 @@
-"""The ``chatbus`` command."""
+"""The ``chatbus`` command: a thin layer of click over the chatbus library."""
 
 import click
 
+from chatbus import __version__
 
-@click.group()
-def cli() -> None:
-    """chatbus: chat in the terminal through a Redis hub."""
+from .account_commands import login, logout, whoami
+from .chat_command import chat
+from .context import group_namespace_option, group_url_option
+from .query_commands import history, send, users
+from .server_command import server
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="chatbus")
+@group_url_option
+@group_namespace_option
+def cli(url: str | None, namespace: str | None) -> None:
+    """Chat in the terminal, with a Redis server as the hub.
+
+    \b
+    Start a hub:      chatbus server        (or: docker compose up -d)
+    Log in:           chatbus login alice   (the first login registers the name)
+    Talk:             chatbus chat bob
+    Who is online:    chatbus users
+
+    Settings: --url/CHATBUS_URL (default redis://localhost:6379/0),
+    --namespace/CHATBUS_NAMESPACE, and CHATBUS_HOME for saved logins.
+    """
+
+
+for command in (server, login, chat, users, send, history, logout, whoami):
+    cli.add_command(command)

@@ -1,0 +1,43 @@
+"""``chatbus chat NAME``."""
+
+import click
+
+from .context import App, as_option, friendly_errors, hub_options
+from .ui.chat_view import DEFAULT_HISTORY, open_chat
+from .ui.live import LiveClient
+from .ui.plain import PlainChat
+from .ui.render import Style, colour_enabled
+from .ui.terminal import interactive
+
+
+@click.command()
+@click.argument("name")
+@click.option(
+    "--history",
+    "history",
+    type=click.IntRange(0, 1000),
+    default=DEFAULT_HISTORY,
+    show_default=True,
+    help="How many earlier messages to show first.",
+)
+@friendly_errors
+@hub_options
+@as_option
+def chat(app: App, name: str, history: int) -> None:
+    """Chat with NAME: earlier messages first, then live.
+
+    On a terminal: type and press Enter to send; /help lists the commands
+    (/users, /switch NAME, /history [N], /quit). Without a terminal: every
+    line of stdin is sent, and each message from NAME is printed as
+    "HH:MM name: text" until stdin ends.
+
+    NAME may be offline: the messages wait in their mailbox.
+    """
+    session = app.session()
+    peer = app.peer(name)
+    style = Style(colour_enabled())
+    client = LiveClient(app, session, style)
+    if interactive():
+        client.run(lambda: open_chat(client, peer, from_lobby=False, history=history))
+    else:
+        client.run(lambda: PlainChat(client, peer).run(history), above_prompt=False)

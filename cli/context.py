@@ -1,0 +1,167 @@
+"""What every command shares: settings from options and environment, the hub,
+the saved session, and turning library errors into one-line ``Error:`` exits.
+"""
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+import redis.exceptions
+from click.core import ParameterSource
+
+from chatbus import accounts
+from chatbus.accounts import Session
+from chatbus.config import DEFAULT_LEASE_TTL, DEFAULT_MAX_BODY, DEFAULT_URL, Settings, default_home
+from chatbus.errors import ChatbusError, UnknownUser
+from chatbus.hub import Hub
+from chatbus.identity import IdentityStore
+from chatbus.keys import DEFAULT_NAMESPACE
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass
+class App:
+    """One command's view of chatbus: settings, and the hub once it is needed."""
+
+    settings: Settings
+    as_name: str | None = None
+    _hub: Hub | None = field(default=None, init=False)
+
+    @property
+    def hub(self) -> Hub:
+        if self._hub is None:
+            self._hub = Hub(self.settings)
+        return self._hub
+
+    @property
+    def identities(self) -> IdentityStore:
+        return IdentityStore(self.settings.home, self.settings.namespace)
+
+    def session(self) -> Session:
+        """The saved session (``--as`` or the last login), checked with the hub."""
+        session = self.identities.load(self.as_name)
+        accounts.verify(self.hub, session)
+        return session
+
+    def peer(self, name: str) -> str:
+        """``name`` as registered; UnknownUser if nobody has that name."""
+        registered = accounts.registered_name(self.hub, name)
+        if registered is None:
+            raise UnknownUser(f"no account named {name!r}; names are registered by 'chatbus login'")
+        return registered
+
+
+def _settings(
+    url: str, namespace: str, home: Path | None, lease_ttl: float, max_body: int
+) -> Settings:
+    return Settings(
+        url=url,
+        namespace=namespace,
+        home=home or default_home(),
+        lease_ttl=lease_ttl,
+        max_body=max_body,
+    )
+
+
+def _from_group_if_given(name: str, value: str) -> str:
+    """``chatbus --url X users`` works like ``chatbus users --url X``.
+
+    An option typed after the command wins; one typed before it wins over the
+    environment and the default.
+    """
+    ctx = click.get_current_context()
+    root = ctx.find_root()
+    typed_here = ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
+    typed_before = root.get_parameter_source(name) == ParameterSource.COMMANDLINE
+    if typed_before and not typed_here:
+        given: str = root.params[name]
+        return given
+    return value
+
+
+group_url_option = click.option("--url", help="The hub URL, for any command (see its --help).")
+group_namespace_option = click.option("--namespace", help="The namespace, for any command.")
+
+
+def hub_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add --url and --namespace (and the environment-only settings) to a command."""
+    options = [
+        click.option(
+            "--url",
+            envvar="CHATBUS_URL",
+            default=DEFAULT_URL,
+            show_default=True,
+            help="The hub: redis://, rediss:// or unix:// URL [env: CHATBUS_URL].",
+        ),
+        click.option(
+            "--namespace",
+            envvar="CHATBUS_NAMESPACE",
+            default=DEFAULT_NAMESPACE,
+            show_default=True,
+            help="Key prefix, so several chats can share one Redis [env: CHATBUS_NAMESPACE].",
+        ),
+        click.option("--home", envvar="CHATBUS_HOME", type=click.Path(path_type=Path), hidden=True),
+        click.option(
+            "--lease-ttl",
+            envvar="CHATBUS_LEASE_TTL",
+            type=float,
+            default=DEFAULT_LEASE_TTL,
+            hidden=True,
+        ),
+        click.option(
+            "--max-body", envvar="CHATBUS_MAX_BODY", type=int, default=DEFAULT_MAX_BODY, hidden=True
+        ),
+    ]
+
+    @functools.wraps(command)
+    def with_app(
+        *args: Any,
+        url: str,
+        namespace: str,
+        home: Path | None,
+        lease_ttl: float,
+        max_body: int,
+        **kwargs: Any,
+    ) -> Any:
+        url = _from_group_if_given("url", url)
+        namespace = _from_group_if_given("namespace", namespace)
+        app = App(_settings(url, namespace, home, lease_ttl, max_body), kwargs.pop("as_name", None))
+        try:
+            return command(app, *args, **kwargs)
+        finally:
+            if app._hub is not None:
+                app._hub.close()
+
+    for option in reversed(options):
+        with_app = option(with_app)
+    return with_app
+
+
+as_option = click.option(
+    "--as",
+    "as_name",
+    envvar="CHATBUS_USER",
+    metavar="NAME",
+    help="Act as this logged-in user (default: the last login) [env: CHATBUS_USER].",
+)
+
+
+def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Report a user's mistake or an unreachable hub as one ``Error:`` line, exit 1."""
+
+    @functools.wraps(command)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except ChatbusError as error:
+            raise click.ClickException(str(error)) from None
+        except redis.exceptions.RedisError as error:
+            first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise click.ClickException(f"the hub refused the request: {first_line}") from None
+
+    return guarded

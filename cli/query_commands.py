@@ -1,0 +1,139 @@
+"""``chatbus users``, ``send`` and ``history``: one request, then exit."""
+
+import json
+import sys
+import time
+
+import click
+
+from chatbus.envelope import check_body
+from chatbus.errors import InvalidMessage, NotLoggedIn
+from chatbus.messages import Mailbox, Message
+from chatbus.presence import snapshot
+
+from .context import App, as_option, friendly_errors, hub_options
+from .ui.render import Style, colour_enabled, message_line
+from .ui.terminal import read_line_batches
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: {online: [...], unread: {...}}.")
+@friendly_errors
+@hub_options
+@as_option
+def users(app: App, as_json: bool) -> None:
+    """Who is online, and your unread messages per sender.
+
+    Unread counts need a login; without one, only the online list is shown.
+    """
+    _, online = snapshot(app.hub)
+    try:
+        session = app.session()
+    except NotLoggedIn:
+        unread = None
+        me = None
+    else:
+        unread = Mailbox(app.hub, session.name).unread_counts()
+        me = session.name
+    if as_json:
+        click.echo(json.dumps({"online": online, "you": me, "unread": unread}, ensure_ascii=False))
+        return
+    style = Style(colour_enabled())
+    click.echo(f"Online ({len(online)}):")
+    for name in online:
+        you = style.dim(" (you)") if name == me else ""
+        click.echo(f"  {style.nick(name, own=name == me)}{you}")
+    if unread:
+        listed = ", ".join(f"{style.nick(name)} {count}" for name, count in sorted(unread.items()))
+        click.echo(f"Unread: {listed}  (read them with: chatbus chat NAME)")
+    elif unread is not None:
+        click.echo("No unread messages.")
+
+
+@click.command()
+@click.argument("name")
+@click.argument("text", nargs=-1)
+@friendly_errors
+@hub_options
+@as_option
+def send(app: App, name: str, text: tuple[str, ...]) -> None:
+    """Send TEXT to NAME; without TEXT, send each line of stdin.
+
+    Lines from stdin are sent in order, many per round trip; blank lines are
+    skipped. A line that cannot be sent (too long, say) stops the sending with
+    an error naming it; the lines before it have been sent.
+    """
+    session = app.session()
+    peer = app.peer(name)
+    mailbox = Mailbox(app.hub, session.name)
+    if text:
+        mailbox.send(peer, " ".join(text))
+        sent = 1
+    else:
+        sent = 0
+        for batch in read_line_batches():
+            for number, line in enumerate(batch, sent + 1):
+                try:
+                    check_body(line, app.settings.max_body)
+                except InvalidMessage as error:
+                    raise InvalidMessage(
+                        f"message {number}: {error} ({sent} sent before it)"
+                    ) from None
+            mailbox.send_many(peer, batch)
+            sent += len(batch)
+    if sys.stdout.isatty():
+        click.echo(f"Sent {sent} message{'s' if sent != 1 else ''} to {peer}.")
+
+
+@click.command()
+@click.argument("name")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
+@click.option("--before", metavar="ID", help="Page back: only messages older than this id.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, one object per message.")
+@friendly_errors
+@hub_options
+@as_option
+def history(app: App, name: str, limit: int, before: str | None, as_json: bool) -> None:
+    """Your conversation with NAME: the newest messages, oldest first.
+
+    Reading it here does not clear the unread count; opening the chat does.
+    """
+    session = app.session()
+    peer = app.peer(name)
+    if before is not None and not _is_stream_id(before):
+        raise click.BadParameter("use an id printed by an earlier page", param_hint="--before")
+    page = Mailbox(app.hub, session.name).conversation(peer, limit, before)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"messages": [_as_dict(m) for m in page.messages], "older": page.older},
+                ensure_ascii=False,
+            )
+        )
+        return
+    style = Style(colour_enabled())
+    for message in page.messages:
+        click.echo(message_line(message, session.name, style))
+    if not page.messages:
+        click.echo(f"No messages with {peer} yet.", err=True)
+    elif page.older:
+        click.echo(style.dim(f"(older: chatbus history {peer} --before {page.older})"), err=True)
+
+
+def _is_stream_id(text: str) -> bool:
+    ms, dash, seq = text.partition("-")
+    return ms.isdigit() and (not dash or seq.isdigit())
+
+
+def _as_dict(message: Message) -> dict[str, object]:
+    envelope = message.envelope
+    return {
+        "id": envelope.id,
+        "stream_id": message.stream_id,
+        "from": envelope.sender,
+        "to": envelope.recipient,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(message.accepted_ms / 1000)),
+        "sent_ms": envelope.ts,
+        "accepted_ms": message.accepted_ms,
+        "body": envelope.body,
+    }

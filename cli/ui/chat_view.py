@@ -1,0 +1,225 @@
+"""The chat view: a conversation on screen, the input line always intact.
+
+Messages from the hub are printed above the prompt by prompt_toolkit's
+``patch_stdout``, so arriving text never breaks what the user is typing. What
+the user sends shows up once the hub has accepted it (the sender's own copy
+comes back on the inbox channel), so the screen shows what the hub has.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.formatted_text import HTML
+from prompt_toolkit.history import InMemoryHistory
+
+from chatbus.errors import ChatbusError, InvalidName
+from chatbus.messages import Message, stream_id_key
+from chatbus.names import same_name, validate_name
+from chatbus.presence import OnlineList, PresenceEvent
+from chatbus.sanitize import sanitize
+
+from .live import LiveClient
+from .render import message_line
+
+DEFAULT_HISTORY = 20
+
+HELP = """\
+/help            this list
+/users           who is online, and your unread messages
+/switch NAME     talk to NAME instead
+/history [N]     show the last N messages (default 20)
+/back            back to the lobby (when you came from there)
+/quit            leave (Ctrl-D and Ctrl-C too)
+//text           send a message that starts with a slash"""
+
+
+@dataclass
+class Outcome:
+    """How the view ended: back to the lobby, or out of chatbus."""
+
+    back: bool
+
+
+class ChatView:
+    """One conversation between the logged-in user and ``peer``."""
+
+    def __init__(self, client: LiveClient, peer: str, *, from_lobby: bool, history: int) -> None:
+        self.client = client
+        self.peer = peer
+        self.from_lobby = from_lobby
+        self.history = history
+        self.shown_upto = "0-0"
+        self.unread: dict[str, int] = {}
+        self._prompt: PromptSession[str] = PromptSession(
+            history=InMemoryHistory(), erase_when_done=True, bottom_toolbar=self._toolbar
+        )
+
+    # -- screen -----------------------------------------------------------
+
+    def _toolbar(self) -> HTML:
+        state = "online" if self.peer in self.client.online else "offline"
+        if not self.client.receiver.connected:
+            state += ", hub unreachable: reconnecting"
+        others = ", ".join(f"{sanitize(n)} {c}" for n, c in sorted(self.unread.items()) if c)
+        unread = f" | unread: {others}" if others else ""
+        return HTML(" {} -> <b>{}</b> ({}){} | /help").format(
+            self.client.me, self.peer, state, unread
+        )
+
+    def _redraw(self) -> None:
+        app = self._prompt.app
+        if app.is_running:
+            app.invalidate()
+
+    def _show_history(self, limit: int) -> None:
+        page = self.client.mailbox.conversation(self.peer, limit)
+        if not page.messages:
+            self.client.notice(f"no messages with {self.peer} yet")
+        for message in page.messages:
+            self._print_message(message)
+
+    def _print_message(self, message: Message) -> None:
+        if stream_id_key(message.stream_id) > stream_id_key(self.shown_upto):
+            self.shown_upto = message.stream_id
+        self.client.print(message_line(message, self.client.me, self.client.style))
+
+    def _open(self, peer: str) -> None:
+        """Make ``peer`` the conversation: history, read marks, then live."""
+
+        def prepare() -> None:
+            self.peer = peer
+            self.shown_upto = "0-0"
+            self.client.notice(f"chat with {peer}; /help for commands")
+            if self.history:
+                self._show_history(self.history)
+            self.client.mailbox.mark_read(peer)
+            self.unread = self.client.mailbox.unread_counts()
+            if peer not in self.client.online and not same_name(peer, self.client.me):
+                self.client.notice(f"{peer} is offline; your messages will wait for them")
+
+        self.client.show(self, prepare)
+
+    # -- receiver events (receiver thread) --------------------------------
+
+    def _in_conversation(self, message: Message) -> bool:
+        envelope, me = message.envelope, self.client.me
+        if same_name(envelope.sender, self.peer):
+            return same_name(envelope.recipient, me)
+        return same_name(envelope.sender, me) and same_name(envelope.recipient, self.peer)
+
+    def on_message(self, message: Message) -> None:
+        sender = message.envelope.sender
+        if self._in_conversation(message):
+            if stream_id_key(message.stream_id) > stream_id_key(self.shown_upto):
+                self._print_message(message)
+                if same_name(sender, self.peer):
+                    self.client.mailbox.mark_read(self.peer)
+        elif not same_name(sender, self.client.me):
+            self.unread[sender] = self.unread.get(sender, 0) + 1
+            self.client.notice(
+                f"new message from {sanitize(sender)} ({self.unread[sender]} unread): "
+                f"/switch {sanitize(sender)}"
+            )
+        self._redraw()
+
+    def on_presence(self, online: OnlineList, event: PresenceEvent | None) -> None:
+        if event is not None and same_name(event.name, self.peer):
+            went = "is online" if event.kind == "join" else "went offline"
+            self.client.notice(f"{self.peer} {went}")
+        self._redraw()
+
+    def on_connection(self, connected: bool, detail: str) -> None:
+        if connected:
+            self.client.notice("connected to the hub")
+        else:
+            self.client.print(
+                self.client.style.error(f"lost the hub ({sanitize(detail)}); reconnecting")
+            )
+        self._redraw()
+
+    # -- input (main thread) ----------------------------------------------
+
+    def run(self) -> Outcome:
+        self._open(self.peer)
+        while True:
+            try:
+                line = self._prompt.prompt(HTML("<b>[{}]</b> ").format(self.peer))
+            except EOFError:
+                return Outcome(back=False)
+            outcome = self._handle(line)
+            if outcome is not None:
+                return outcome
+
+    def _handle(self, line: str) -> Outcome | None:
+        if line.startswith("/") and not line.startswith("//"):
+            return self._command(line)
+        text = line[1:] if line.startswith("//") else line
+        if not text.strip():
+            return None
+        try:
+            self.client.mailbox.send(self.peer, text)
+        except ChatbusError as error:
+            self.client.print(self.client.style.error(f"not sent: {error}"))
+        return None
+
+    def _command(self, line: str) -> Outcome | None:
+        name, _, argument = line[1:].partition(" ")
+        argument = argument.strip()
+        actions: dict[str, Callable[[str], Outcome | None]] = {
+            "help": lambda _: self.client.print(HELP),
+            "users": lambda _: self._list_users(),
+            "switch": self._switch,
+            "history": self._history,
+            "quit": lambda _: Outcome(back=False),
+            "back": lambda _: Outcome(back=True) if self.from_lobby else self._not_from_lobby(),
+        }
+        action = actions.get(name)
+        if action is None:
+            self.client.print(
+                self.client.style.error(f"unknown command /{sanitize(name)}: /help lists them")
+            )
+            return None
+        try:
+            return action(argument)
+        except ChatbusError as error:
+            self.client.print(self.client.style.error(str(error)))
+            return None
+
+    def _not_from_lobby(self) -> None:
+        self.client.print(self.client.style.error("no lobby to go back to: /switch NAME or /quit"))
+
+    def _list_users(self) -> None:
+        names = self.client.online.names
+        self.client.notice(f"online ({len(names)}): {', '.join(names)}")
+        counts = self.client.mailbox.unread_counts()
+        if counts:
+            self.client.notice(
+                "unread: " + ", ".join(f"{sanitize(n)} {c}" for n, c in sorted(counts.items()))
+            )
+
+    def _switch(self, argument: str) -> None:
+        if not argument:
+            raise InvalidName("usage: /switch NAME")
+        validate_name(argument)
+        registered = self.client.app.peer(argument)
+        self._open(registered)
+        self._redraw()
+
+    def _history(self, argument: str) -> None:
+        try:
+            limit = int(argument) if argument else DEFAULT_HISTORY
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 1000:
+            self.client.print(self.client.style.error("usage: /history [N], N from 1 to 1000"))
+            return
+        with self.client.screen:
+            self._show_history(limit)
+
+
+def open_chat(
+    client: LiveClient, peer: str, *, from_lobby: bool, history: int = DEFAULT_HISTORY
+) -> Outcome:
+    """Show the chat with ``peer`` until the user leaves it."""
+    return ChatView(client, peer, from_lobby=from_lobby, history=history).run()

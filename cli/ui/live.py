@@ -1,0 +1,98 @@
+"""A logged-in client while a view is on screen: receiver, mailbox, output.
+
+The receiver thread calls the active view through this object, so the lobby
+and the chat view can hand over to each other without a second connection,
+a second lease, or a gap in what is received.
+"""
+
+import threading
+from collections.abc import Callable
+from contextlib import nullcontext
+from typing import Protocol
+
+from prompt_toolkit.patch_stdout import patch_stdout
+
+from chatbus.accounts import Session
+from chatbus.messages import Mailbox, Message
+from chatbus.presence import OnlineList, PresenceEvent
+from chatbus.receiver import Receiver
+
+from ..context import App
+from .render import Style
+
+# How long a view waits for the first connection before it shows anyway (the
+# receiver keeps trying, and the view says when the hub is reached).
+CONNECT_WAIT = 5.0
+
+
+class View(Protocol):
+    def on_message(self, message: Message) -> None: ...
+    def on_presence(self, online: OnlineList, event: PresenceEvent | None) -> None: ...
+    def on_connection(self, connected: bool, detail: str) -> None: ...
+
+
+class LiveClient:
+    """Receives for ``session`` and passes everything to the view on screen."""
+
+    def __init__(self, app: App, session: Session, style: Style) -> None:
+        self.app = app
+        self.session = session
+        self.style = style
+        self.mailbox = Mailbox(app.hub, session.name)
+        self.receiver = Receiver(app.hub, session.name, self, after_id=self.mailbox.latest_id())
+        # Held while the receiver reports to a view and while a view prints
+        # more than one line of its own (history), so lines never interleave
+        # and no message slips between a view's history and its live part.
+        self.screen = threading.Lock()
+        self._view: View | None = None
+
+    @property
+    def me(self) -> str:
+        return self.session.name
+
+    @property
+    def online(self) -> OnlineList:
+        return self.receiver.online
+
+    def show(self, view: View, prepare: Callable[[], None] = lambda: None) -> None:
+        """Run ``prepare`` (print history, say) and make ``view`` receive, atomically."""
+        with self.screen:
+            prepare()
+            self._view = view
+
+    def print(self, line: str) -> None:
+        """Print above the input line (the prompt is redrawn below it)."""
+        print(line, flush=True)
+
+    def notice(self, text: str) -> None:
+        self.print(self.style.notice(text))
+
+    def on_message(self, message: Message) -> None:
+        with self.screen:
+            if self._view is not None:
+                self._view.on_message(message)
+
+    def on_presence(self, online: OnlineList, event: PresenceEvent | None) -> None:
+        with self.screen:
+            if self._view is not None:
+                self._view.on_presence(online, event)
+
+    def on_connection(self, connected: bool, detail: str) -> None:
+        with self.screen:
+            if self._view is not None:
+                self._view.on_connection(connected, detail)
+
+    def run(self, main: Callable[[], object], *, above_prompt: bool = True) -> None:
+        """Run ``main`` while receiving; Ctrl-C ends it, and presence is released.
+
+        With ``above_prompt``, output goes above prompt_toolkit's input line.
+        """
+        with patch_stdout(raw=True) if above_prompt else nullcontext():
+            self.receiver.start()
+            try:
+                self.receiver.wait_connected(CONNECT_WAIT)
+                main()
+            except KeyboardInterrupt:
+                pass
+            finally:
+                self.receiver.stop()

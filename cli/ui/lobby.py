@@ -1,0 +1,123 @@
+"""The lobby: who is online (numbered, with unread counts), and whom to talk to.
+
+The list is printed again whenever someone comes or goes or a message arrives;
+a number always refers to the list printed last.
+"""
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.formatted_text import HTML
+
+from chatbus.accounts import Session
+from chatbus.errors import ChatbusError
+from chatbus.messages import Message
+from chatbus.names import same_name
+from chatbus.presence import OnlineList, PresenceEvent
+from chatbus.sanitize import sanitize
+
+from ..context import App
+from .chat_view import open_chat
+from .live import LiveClient
+from .render import Style, colour_enabled
+
+MAX_LISTED = 30
+
+
+class Lobby:
+    def __init__(self, client: LiveClient) -> None:
+        self.client = client
+        self.unread = client.mailbox.unread_counts()
+        self.shown: list[str] = []
+        self._prompt: PromptSession[str] = PromptSession()
+
+    def _entries(self) -> list[str]:
+        me, online = self.client.me, self.client.online
+        others = [name for name in online.names if not same_name(name, me)]
+        waiting = sorted((n for n in self.unread if n not in online), key=str.lower)
+        return others + waiting
+
+    def render(self) -> None:
+        """Print the numbered list (caller holds the screen lock or owns the screen)."""
+        style, online = self.client.style, self.client.online
+        entries = self._entries()
+        self.shown = entries[:MAX_LISTED]
+        if not entries:
+            self.client.notice(
+                f"nobody else is online, {self.client.me}. Type a name to leave them a message, "
+                "or wait here"
+            )
+            return
+        self.client.notice(
+            f"online now, {self.client.me}: pick a number or type a name (/quit to leave)"
+        )
+        for number, name in enumerate(self.shown, 1):
+            notes = []
+            if self.unread.get(name):
+                notes.append(f"{self.unread[name]} unread")
+            if name not in online:
+                notes.append("offline")
+            extra = style.dim("  " + ", ".join(notes)) if notes else ""
+            self.client.print(f"  {number:>2}) {style.nick(sanitize(name))}{extra}")
+        if len(entries) > MAX_LISTED:
+            self.client.print(
+                style.dim(f"      ... and {len(entries) - MAX_LISTED} more: type a name")
+            )
+
+    # -- receiver events --------------------------------------------------
+
+    def on_message(self, message: Message) -> None:
+        sender = message.envelope.sender
+        if not same_name(sender, self.client.me):
+            self.unread[sender] = self.unread.get(sender, 0) + 1
+            self.render()
+
+    def on_presence(self, online: OnlineList, event: PresenceEvent | None) -> None:
+        if event is None or not same_name(event.name, self.client.me):
+            self.render()
+
+    def on_connection(self, connected: bool, detail: str) -> None:
+        if connected:
+            self.client.notice("connected to the hub")
+            self.render()
+        else:
+            self.client.print(
+                self.client.style.error(f"lost the hub ({sanitize(detail)}); reconnecting")
+            )
+
+    # -- input ------------------------------------------------------------
+
+    def _choose(self, line: str) -> str | None:
+        if line.isdigit():
+            number = int(line)
+            if not 1 <= number <= len(self.shown):
+                self.client.print(self.client.style.error(f"no number {number} in the list"))
+                return None
+            return self.shown[number - 1]
+        return self.client.app.peer(line)
+
+    def run(self) -> None:
+        self.client.show(self, self.render)
+        while True:
+            line = self._prompt.prompt(HTML("<b>chat with&gt;</b> ")).strip()
+            if line in ("/quit", "/exit"):
+                return
+            if not line or line in ("/list", "/users", "/back"):
+                with self.client.screen:
+                    self.render()
+                continue
+            try:
+                peer = self._choose(line)
+            except ChatbusError as error:
+                self.client.print(self.client.style.error(str(error)))
+                continue
+            if peer is None:
+                continue
+            if not open_chat(self.client, peer, from_lobby=True).back:
+                return
+            self.unread = self.client.mailbox.unread_counts()
+            self.client.show(self, self.render)
+
+
+def run_lobby(app: App, session: Session) -> None:
+    """The interactive part of ``chatbus login``: lobby, then chats."""
+    client = LiveClient(app, session, Style(colour_enabled()))
+    client.run(Lobby(client).run)

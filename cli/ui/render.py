@@ -1,0 +1,69 @@
+"""How things look on the terminal: timestamps, nick colours, one line a message.
+
+Every piece of text that came from the network goes through
+``chatbus.sanitize.sanitize`` here, and nowhere is network text printed
+without passing through this module.
+"""
+
+import os
+import sys
+import time
+import zlib
+from typing import TextIO
+
+import click
+
+from chatbus.messages import Message
+from chatbus.names import same_name
+from chatbus.sanitize import sanitize
+
+# 256-colour indices that read well on dark and light backgrounds.
+_NICK_COLOURS = (33, 37, 40, 70, 75, 108, 130, 135, 166, 169, 172, 178)
+
+
+def colour_enabled(stream: TextIO | None = None) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (no-color.org)."""
+    stream = stream or sys.stdout
+    return "NO_COLOR" not in os.environ and stream.isatty()
+
+
+class Style:
+    """Builds styled strings, or plain ones when colour is off."""
+
+    def __init__(self, colour: bool) -> None:
+        self.colour = colour
+
+    def _style(self, text: str, **options: object) -> str:
+        return click.style(text, **options) if self.colour else text  # type: ignore[arg-type]
+
+    def nick(self, name: str, *, own: bool = False) -> str:
+        if own:
+            return self._style(name, bold=True)
+        return self._style(name, fg=_NICK_COLOURS[zlib.crc32(name.lower().encode()) % 12])
+
+    def dim(self, text: str) -> str:
+        return self._style(text, dim=True)
+
+    def notice(self, text: str) -> str:
+        return self._style(f"-- {text}", fg="yellow")
+
+    def error(self, text: str) -> str:
+        return self._style(f"!! {text}", fg="red", bold=True)
+
+
+def clock(ms: int, now: float | None = None) -> str:
+    """``HH:MM`` for today, ``YYYY-MM-DD HH:MM`` for earlier days (local time)."""
+    moment = time.localtime(ms / 1000)
+    today = time.localtime(now if now is not None else time.time())
+    if moment[:3] == today[:3]:
+        return time.strftime("%H:%M", moment)
+    return time.strftime("%Y-%m-%d %H:%M", moment)
+
+
+def message_line(message: Message, me: str, style: Style) -> str:
+    """One message as one line: ``HH:MM name: text``."""
+    sender = message.envelope.sender
+    own = same_name(sender, me)
+    stamp = style.dim(clock(message.accepted_ms))
+    body = sanitize(message.envelope.body)
+    return f"{stamp} {style.nick(sanitize(sender), own=own)}: {body}"
