@@ -1,14 +1,20 @@
 """Shared test helpers: a listener that records, and waiting with a deadline."""
 
+import shutil
+import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from chatbus.messages import Message
 from chatbus.presence import OnlineList, PresenceEvent
 
 T = TypeVar("T")
+
+# The console script installed beside the interpreter running the tests.
+CHATBUS = shutil.which("chatbus", path=str(Path(sys.executable).parent)) or "chatbus"
 
 
 def wait_until(condition: Callable[[], T], timeout: float, what: str = "condition") -> T:

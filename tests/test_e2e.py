@@ -1,0 +1,244 @@
+"""End to end: real chatbus processes in real pseudo-terminals, a real hub.
+
+These drive the installed ``chatbus`` command the way a person would: type,
+press Enter, read the screen. NO_COLOR keeps the expected text free of colour
+codes; prompt_toolkit still draws its input line with escape sequences, so
+assertions look for the lines chatbus prints.
+"""
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pexpect
+import pytest
+from helpers import CHATBUS, wait_until
+
+from chatbus import accounts
+from chatbus.config import Settings
+from chatbus.hub import Hub
+from chatbus.identity import IdentityStore
+from chatbus.messages import Mailbox
+from chatbus.presence import snapshot
+
+PASSWORD = "password1"
+TIMEOUT = 15
+
+
+def user_env(settings: Settings, home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATBUS_")}
+    env.update(
+        CHATBUS_URL=settings.url,
+        CHATBUS_NAMESPACE=settings.namespace,
+        CHATBUS_HOME=str(home),
+        CHATBUS_LEASE_TTL=str(settings.lease_ttl),
+        TERM="xterm-256color",
+        NO_COLOR="1",
+        PROMPT_TOOLKIT_NO_CPR="1",
+    )
+    return env
+
+
+class Terminal:
+    """One person at one terminal running chatbus."""
+
+    def __init__(self, settings: Settings, home: Path, *args: str) -> None:
+        self.child = pexpect.spawn(
+            CHATBUS,
+            list(args),
+            env=user_env(settings, home),
+            dimensions=(30, 120),
+            encoding="utf-8",
+            timeout=TIMEOUT,
+        )
+
+    def expect(self, pattern: str) -> None:
+        self.child.expect(pattern)
+
+    def type(self, text: str) -> None:
+        self.child.send(text)
+
+    def enter(self, text: str = "") -> None:
+        self.child.send(text + "\r")
+
+    def screen_so_far(self) -> str:
+        """Everything read up to the last match."""
+        return str(self.child.before) + str(self.child.after)
+
+    def close(self) -> None:
+        if self.child.isalive():
+            self.child.sendcontrol("d")
+            self.child.expect([pexpect.EOF, pexpect.TIMEOUT])
+        self.child.close(force=True)
+
+
+class World:
+    """The test's view of the hub and its users."""
+
+    def __init__(self, settings: Settings, tmp_path: Path) -> None:
+        self.settings = settings
+        self.tmp_path = tmp_path
+        self.hub = Hub(settings)
+        self.opened: list[Terminal] = []
+
+    def register(self, *names: str) -> None:
+        for name in names:
+            accounts.register(self.hub, name, PASSWORD)
+
+    def home(self, name: str) -> Path:
+        return self.tmp_path / f"home-{name}"
+
+    def logged_in(self, name: str) -> None:
+        """Save a session for ``name``, as ``chatbus login`` would."""
+        session = accounts.login(self.hub, name, PASSWORD)
+        IdentityStore(self.home(name), self.settings.namespace).save(session)
+
+    def terminal(self, name: str, *args: str) -> Terminal:
+        terminal = Terminal(self.settings, self.home(name), *args)
+        self.opened.append(terminal)
+        return terminal
+
+    def login(self, name: str) -> Terminal:
+        terminal = self.terminal(name, "login", name)
+        terminal.expect("Password: ")
+        terminal.enter(PASSWORD)
+        return terminal
+
+
+@pytest.fixture
+def world(settings: Settings, tmp_path: Path) -> Iterator[World]:
+    state = World(settings, tmp_path)
+    yield state
+    for terminal in state.opened:
+        terminal.close()
+    state.hub.close()
+
+
+def test_two_users_pick_each_other_from_the_list_and_talk_both_ways(world: World) -> None:
+    world.register("alice", "bob")
+    alice = world.login("alice")
+    alice.expect("nobody else is online")
+    alice.expect("chat with>")
+    bob = world.login("bob")
+    bob.expect(r"1\) alice")
+    alice.expect(r"1\) bob")  # her list updated live: bob appeared
+    bob.enter("1")
+    bob.expect("chat with alice")
+    bob.enter("Привет, Алиса! 👋")
+    bob.expect(r"\d\d:\d\d bob: Привет, Алиса! 👋")
+    alice.expect(r"1\) bob +1 unread")  # the lobby counts what arrives
+    alice.enter("bob")
+    alice.expect(r"\d\d:\d\d bob: Привет, Алиса! 👋")
+    alice.enter("你好 bob 🎉")
+    bob.expect(r"\d\d:\d\d alice: 你好 bob 🎉")
+    alice.expect(r"\d\d:\d\d alice: 你好 bob 🎉")
+    # bob goes back to the lobby; alice's chat says he is still online, then
+    # that he left when he quits.
+    bob.enter("/back")
+    bob.expect(r"1\) alice")
+    bob.enter("/quit")
+    bob.child.expect(pexpect.EOF)
+    alice.expect("bob went offline")
+
+
+def test_a_message_arriving_mid_typing_leaves_the_typed_text_intact(world: World) -> None:
+    world.register("alice", "bob")
+    world.logged_in("alice")
+    alice = world.terminal("alice", "chat", "bob")
+    alice.expect("chat with bob")
+    alice.expect(r"\[bob\]")
+    alice.type("half-way through")
+    Mailbox(world.hub, "bob").send("alice", "interrupting!")
+    alice.expect(r"\d\d:\d\d bob: interrupting!")
+    alice.enter(" a sentence")
+    alice.expect(r"\d\d:\d\d alice: half-way through a sentence")
+    bob_sees = Mailbox(world.hub, "bob").conversation("alice", 5).messages
+    assert [m.envelope.body for m in bob_sees] == ["interrupting!", "half-way through a sentence"]
+
+
+def test_escape_sequences_in_a_message_show_as_harmless_text(world: World) -> None:
+    world.register("alice", "mallory")
+    world.logged_in("alice")
+    alice = world.terminal("alice", "chat", "mallory")
+    alice.expect(r"\[mallory\]")
+    hostile = "look \x1b]0;pwned\x07\x1b[2J\x1b[31mred\x1b[0m \x9b6n here"
+    Mailbox(world.hub, "mallory").send("alice", hostile)
+    alice.expect(r"\d\d:\d\d mallory: look red  here")
+    screen = alice.screen_so_far()
+    for sequence in ("\x1b]0;pwned", "\x1b[31m", "\x9b6n", "\x1b[2J"):
+        assert sequence not in screen
+
+
+def test_an_offline_user_finds_waiting_messages_and_unread_counts_at_next_login(
+    world: World,
+) -> None:
+    world.register("alice", "bob")
+    world.logged_in("bob")
+    bob = world.terminal("bob", "chat", "alice")
+    bob.expect("alice is offline; your messages will wait for them")
+    bob.enter("are you there?")
+    bob.enter("ping me when you are back")
+    bob.expect(r"bob: ping me when you are back")
+    bob.enter("/quit")
+    bob.child.expect(pexpect.EOF)
+    alice = world.login("alice")
+    alice.expect(r"1\) bob +2 unread, offline")
+    alice.enter("1")
+    alice.expect(r"\d\d:\d\d bob: are you there\?")
+    alice.expect(r"\d\d:\d\d bob: ping me when you are back")
+    assert Mailbox(world.hub, "alice").unread_counts() == {}  # reading clears them
+
+
+def test_ctrl_c_leaves_at_once_and_releases_presence(world: World) -> None:
+    world.register("alice", "bob")
+    world.logged_in("alice")
+    alice = world.terminal("alice", "chat", "bob")
+    alice.expect(r"\[bob\]")
+    assert snapshot(world.hub)[1] == ["alice"]
+    alice.child.sendintr()
+    alice.child.expect(pexpect.EOF)
+    alice.child.close()
+    assert alice.child.exitstatus == 0
+    assert "Traceback" not in str(alice.child.before)
+    assert snapshot(world.hub)[1] == []
+
+
+def test_send_from_a_pipe_of_1000_lines_delivers_all_in_order(world: World) -> None:
+    world.register("alice", "bob")
+    world.logged_in("alice")
+    lines = "".join(f"line {i}\n" for i in range(1000))
+    result = subprocess.run(
+        [CHATBUS, "send", "bob"],
+        input=lines,
+        text=True,
+        capture_output=True,
+        env=user_env(world.settings, world.home("alice")),
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    received = Mailbox(world.hub, "bob").read_after("0-0", count=2000).messages
+    assert [m.envelope.body for m in received] == [f"line {i}" for i in range(1000)]
+
+
+def test_chat_without_a_terminal_prints_one_line_per_message(world: World) -> None:
+    world.register("alice", "bob")
+    world.logged_in("alice")
+    chat = subprocess.Popen(
+        [CHATBUS, "chat", "bob", "--history", "0"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=user_env(world.settings, world.home("alice")),
+    )
+    assert chat.stdin is not None and chat.stdout is not None
+    wait_until(lambda: "alice" in snapshot(world.hub)[1], TIMEOUT, "alice online")
+    Mailbox(world.hub, "bob").send("alice", "hello \x1b[2Jthere")
+    assert chat.stdout.readline().rstrip("\n").endswith(" bob: hello there")
+    chat.stdin.write("hi bob\n")
+    chat.stdin.close()
+    assert chat.wait(TIMEOUT) == 0
+    bob_sees = Mailbox(world.hub, "bob").conversation("alice", 5).messages
+    assert [m.envelope.body for m in bob_sees][-1] == "hi bob"
