@@ -42,8 +42,7 @@ class Lobby:
         self.shown = entries[:MAX_LISTED]
         if not entries:
             self.client.notice(
-                f"nobody else is online, {self.client.me}. Type a name to leave them a message, "
-                "or wait here"
+                f"nobody else is online, {self.client.me}: type a name to leave a message, or wait"
             )
             return
         self.client.notice(
