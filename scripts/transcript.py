@@ -66,8 +66,10 @@ class Terminal:
 
 def record(url: str, home: Path) -> tuple[str, str]:
     base = {"CHATBUS_URL": url, "NO_COLOR": "1", "TERM": "xterm-256color", "TZ": "UTC"}
-    alice = Terminal("alice", base | {"CHATBUS_HOME": str(home / "a"), "CHATBUS_PASSWORD": "wonderland"})
-    bob = Terminal("bob", base | {"CHATBUS_HOME": str(home / "b"), "CHATBUS_PASSWORD": "builder42"})
+    alice = Terminal(
+        "alice", base | {"CHATBUS_HOME": f"{home}/a", "CHATBUS_PASSWORD": "rabbit-hole"}
+    )
+    bob = Terminal("bob", base | {"CHATBUS_HOME": f"{home}/b", "CHATBUS_PASSWORD": "builder42"})
     try:
         alice.wait_for("chat with>")
         bob.wait_for(r"1\) alice")
