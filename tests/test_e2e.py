@@ -6,6 +6,7 @@ codes; prompt_toolkit still draws its input line with escape sequences, so
 assertions look for the lines chatbus prints.
 """
 
+import io
 import os
 import subprocess
 from collections.abc import Iterator
@@ -52,6 +53,7 @@ class Terminal:
             encoding="utf-8",
             timeout=TIMEOUT,
         )
+        self.child.logfile_read = self.transcript = io.StringIO()
 
     def expect(self, pattern: str) -> None:
         self.child.expect(pattern)
@@ -63,8 +65,8 @@ class Terminal:
         self.child.send(text + "\r")
 
     def screen_so_far(self) -> str:
-        """Everything read up to the last match."""
-        return str(self.child.before) + str(self.child.after)
+        """Everything the terminal received up to the last match."""
+        return self.transcript.getvalue()
 
     def close(self) -> None:
         if self.child.isalive():
@@ -242,3 +244,23 @@ def test_chat_without_a_terminal_prints_one_line_per_message(world: World) -> No
     assert chat.wait(TIMEOUT) == 0
     bob_sees = Mailbox(world.hub, "bob").conversation("alice", 5).messages
     assert [m.envelope.body for m in bob_sees][-1] == "hi bob"
+
+
+def test_registering_on_a_terminal_asks_for_the_password_twice(world: World) -> None:
+    carol = world.terminal("carol", "login", "carol")
+    carol.expect("carol is a new name: choose a password")
+    carol.expect("Password: ")
+    carol.enter("first-try-1")
+    carol.expect("Repeat the password: ")
+    carol.enter("first-try-2")
+    carol.expect("do not match")
+    carol.expect("Password: ")
+    carol.enter("second-try")
+    carol.expect("Repeat the password: ")
+    carol.enter("second-try")
+    carol.expect("Registered carol and logged in.")
+    carol.expect("nobody else is online")
+    carol.enter("/quit")
+    carol.child.expect(pexpect.EOF)
+    assert accounts.login(world.hub, "carol", "second-try").name == "carol"
+    assert "second-try" not in carol.screen_so_far()  # the password was never echoed
