@@ -8,6 +8,7 @@ assertions look for the lines chatbus prints.
 
 import io
 import os
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -264,3 +265,16 @@ def test_registering_on_a_terminal_asks_for_the_password_twice(world: World) -> 
     carol.child.expect(pexpect.EOF)
     assert accounts.login(world.hub, "carol", "second-try").name == "carol"
     assert "second-try" not in carol.screen_so_far()  # the password was never echoed
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGHUP])
+def test_a_terminated_chat_releases_presence_at_once(world: World, how: signal.Signals) -> None:
+    world.register("alice", "bob")
+    world.logged_in("alice")
+    alice = world.terminal("alice", "chat", "bob")
+    alice.expect(r"\[bob\]")
+    assert snapshot(world.hub)[1] == ["alice"]
+    alice.child.kill(how)
+    alice.child.expect(pexpect.EOF)
+    assert "Traceback" not in alice.screen_so_far()
+    assert snapshot(world.hub)[1] == []

@@ -5,9 +5,11 @@ and the chat view can hand over to each other without a second connection,
 a second lease, or a gap in what is received.
 """
 
+import signal
 import threading
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from types import FrameType
 from typing import Protocol
 
 from prompt_toolkit.patch_stdout import patch_stdout
@@ -23,6 +25,22 @@ from .render import Style
 # How long a view waits for the first connection before it shows anyway (the
 # receiver keeps trying, and the view says when the hub is reached).
 CONNECT_WAIT = 5.0
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP (a closed terminal) end the chat like Ctrl-C does,
+    so the presence lease is released at once instead of expiring."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class View(Protocol):
@@ -87,7 +105,7 @@ class LiveClient:
 
         With ``above_prompt``, output goes above prompt_toolkit's input line.
         """
-        with patch_stdout(raw=True) if above_prompt else nullcontext():
+        with patch_stdout(raw=True) if above_prompt else nullcontext(), _stop_on_signals():
             self.receiver.start()
             try:
                 self.receiver.wait_connected(CONNECT_WAIT)
