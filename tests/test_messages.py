@@ -116,3 +116,16 @@ def test_messages_to_yourself_are_stored_once(users: tuple[Mailbox, Mailbox]) ->
     alice.send("alice", "note to self")
     assert [m.envelope.body for m in alice.read_after("0-0").messages] == ["note to self"]
     assert alice.unread_counts() == {}
+
+
+def test_a_page_that_ends_exactly_at_the_first_message_offers_no_older_page(
+    users: tuple[Mailbox, Mailbox],
+) -> None:
+    alice, bob = users
+    alice.send_many("bob", [f"m{i}" for i in range(10)])
+    assert bob.conversation("Alice", limit=10).older is None
+    first = bob.conversation("Alice", limit=5)
+    assert first.older is not None
+    second = bob.conversation("Alice", limit=5, before=first.older)
+    assert [m.envelope.body for m in second.messages] == [f"m{i}" for i in range(5)]
+    assert second.older is None

@@ -14,13 +14,13 @@ from prompt_toolkit.formatted_text import HTML
 from prompt_toolkit.history import InMemoryHistory
 
 from chatbus.errors import ChatbusError, InvalidName
-from chatbus.messages import Message, stream_id_key
+from chatbus.messages import Message
 from chatbus.names import same_name, validate_name
 from chatbus.presence import OnlineList, PresenceEvent
 from chatbus.sanitize import sanitize
 
+from .conversation import ConversationScreen
 from .live import LiveClient
-from .render import message_line
 
 DEFAULT_HISTORY = 20
 
@@ -46,14 +46,17 @@ class ChatView:
 
     def __init__(self, client: LiveClient, peer: str, *, from_lobby: bool, history: int) -> None:
         self.client = client
-        self.peer = peer
+        self.conversation = ConversationScreen(client, peer)
         self.from_lobby = from_lobby
         self.history = history
-        self.shown_upto = "0-0"
         self.unread: dict[str, int] = {}
         self._prompt: PromptSession[str] = PromptSession(
             history=InMemoryHistory(), erase_when_done=True, bottom_toolbar=self._toolbar
         )
+
+    @property
+    def peer(self) -> str:
+        return self.conversation.peer
 
     # -- screen -----------------------------------------------------------
 
@@ -73,27 +76,19 @@ class ChatView:
             app.invalidate()
 
     def _show_history(self, limit: int) -> None:
-        page = self.client.mailbox.conversation(self.peer, limit)
-        if not page.messages:
+        if not self.conversation.show_history(limit):
             self.client.notice(f"no messages with {self.peer} yet")
-        for message in page.messages:
-            self._print_message(message)
-
-    def _print_message(self, message: Message) -> None:
-        if stream_id_key(message.stream_id) > stream_id_key(self.shown_upto):
-            self.shown_upto = message.stream_id
-        self.client.print(message_line(message, self.client.me, self.client.style))
 
     def _open(self, peer: str) -> None:
         """Make ``peer`` the conversation: history, read marks, then live."""
 
         def prepare() -> None:
-            self.peer = peer
-            self.shown_upto = "0-0"
+            self.conversation = ConversationScreen(self.client, peer)
             self.client.notice(f"chat with {peer}; /help for commands")
             if self.history:
                 self._show_history(self.history)
-            self.client.mailbox.mark_read(peer)
+            else:
+                self.conversation.mark_read()
             self.unread = self.client.mailbox.unread_counts()
             if peer not in self.client.online and not same_name(peer, self.client.me):
                 self.client.notice(f"{peer} is offline; your messages will wait for them")
@@ -102,19 +97,11 @@ class ChatView:
 
     # -- receiver events (receiver thread) --------------------------------
 
-    def _in_conversation(self, message: Message) -> bool:
-        envelope, me = message.envelope, self.client.me
-        if same_name(envelope.sender, self.peer):
-            return same_name(envelope.recipient, me)
-        return same_name(envelope.sender, me) and same_name(envelope.recipient, self.peer)
-
     def on_message(self, message: Message) -> None:
         sender = message.envelope.sender
-        if self._in_conversation(message):
-            if stream_id_key(message.stream_id) > stream_id_key(self.shown_upto):
-                self._print_message(message)
-                if same_name(sender, self.peer):
-                    self.client.mailbox.mark_read(self.peer)
+        if self.conversation.includes(message):
+            if self.conversation.show(message) and same_name(sender, self.peer):
+                self.conversation.mark_read()
         elif not same_name(sender, self.client.me):
             self.unread[sender] = self.unread.get(sender, 0) + 1
             self.client.notice(

@@ -63,6 +63,8 @@ class LiveClient:
         # and no message slips between a view's history and its live part.
         self.screen = threading.Lock()
         self._view: View | None = None
+        # Messages that arrive before the first view is up wait for it.
+        self._early: list[Message] = []
 
     @property
     def me(self) -> str:
@@ -77,6 +79,9 @@ class LiveClient:
         with self.screen:
             prepare()
             self._view = view
+            for message in self._early:
+                view.on_message(message)
+            self._early.clear()
 
     def print(self, line: str) -> None:
         """Print above the input line (the prompt is redrawn below it)."""
@@ -87,7 +92,9 @@ class LiveClient:
 
     def on_message(self, message: Message) -> None:
         with self.screen:
-            if self._view is not None:
+            if self._view is None:
+                self._early.append(message)
+            else:
                 self._view.on_message(message)
 
     def on_presence(self, online: OnlineList, event: PresenceEvent | None) -> None:

@@ -2,28 +2,30 @@
 
 For scripts and pipes: each line read is sent, each message from the peer is
 printed as ``HH:MM name: text`` (no colour, network text sanitized), and the
-end of stdin ends the chat.
+end of stdin ends the chat. A line that cannot be sent (too long, say) is
+reported on stderr and skipped; the chat goes on, and exits with status 1.
 """
+
+import click
 
 from chatbus.messages import Message
 from chatbus.names import same_name
 from chatbus.presence import OnlineList, PresenceEvent
 
+from .conversation import ConversationScreen
 from .live import LiveClient
-from .render import message_line
-from .terminal import read_line_batches
+from .terminal import read_line_batches, split_at_invalid
 
 
 class PlainChat:
     def __init__(self, client: LiveClient, peer: str) -> None:
         self.client = client
-        self.peer = peer
+        self.conversation = ConversationScreen(client, peer)
 
     def on_message(self, message: Message) -> None:
-        envelope = message.envelope
-        if same_name(envelope.sender, self.peer) and same_name(envelope.recipient, self.client.me):
-            self.client.print(message_line(message, self.client.me, self.client.style))
-            self.client.mailbox.mark_read(self.peer)
+        from_peer = same_name(message.envelope.sender, self.conversation.peer)
+        if from_peer and self.conversation.includes(message) and self.conversation.show(message):
+            self.conversation.mark_read()
 
     def on_presence(self, online: OnlineList, event: PresenceEvent | None) -> None:
         """Presence is not part of the line format."""
@@ -32,11 +34,25 @@ class PlainChat:
         """Outages are invisible here: the receiver catches up by itself."""
 
     def _show_history(self, limit: int) -> None:
-        for message in self.client.mailbox.conversation(self.peer, limit).messages:
-            self.client.print(message_line(message, self.client.me, self.client.style))
-        self.client.mailbox.mark_read(self.peer)
+        if limit:
+            self.conversation.show_history(limit)
 
     def run(self, history: int) -> None:
-        self.client.show(self, lambda: self._show_history(history) if history else None)
+        """Chat until stdin ends; then exit status 1 if any line was not sent."""
+        self.client.show(self, lambda: self._show_history(history))
+        number = 0
+        refused = 0
         for batch in read_line_batches():
-            self.client.mailbox.send_many(self.peer, batch)
+            pending = batch
+            while pending:
+                sendable, error = split_at_invalid(pending, self.client.app.settings.max_body)
+                self.client.mailbox.send_many(self.conversation.peer, sendable)
+                number += len(sendable)
+                if error is None:
+                    break
+                number += 1
+                refused += 1
+                click.echo(f"Error: message {number} not sent: {error}", err=True)
+                pending = pending[len(sendable) + 1 :]
+        if refused:
+            raise click.exceptions.Exit(1)

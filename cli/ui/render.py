@@ -22,9 +22,10 @@ _NICK_COLOURS = (33, 37, 40, 70, 75, 108, 130, 135, 166, 169, 172, 178)
 
 
 def colour_enabled(stream: TextIO | None = None) -> bool:
-    """Colour only on a terminal, and never when NO_COLOR is set (no-color.org)."""
+    """Colour only on a terminal, and never when NO_COLOR is set (no-color.org:
+    to a non-empty value)."""
     stream = stream or sys.stdout
-    return "NO_COLOR" not in os.environ and stream.isatty()
+    return not os.environ.get("NO_COLOR") and stream.isatty()
 
 
 class Style:

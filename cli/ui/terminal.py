@@ -5,6 +5,7 @@ import sys
 from collections.abc import Iterator
 from typing import Protocol, cast
 
+from chatbus.envelope import check_body
 from chatbus.errors import InvalidMessage
 from chatbus.messages import SEND_BATCH
 
@@ -48,3 +49,13 @@ def read_line_batches(
             yield texts[start : start + max_batch]
         if not chunk:
             return
+
+
+def split_at_invalid(lines: list[str], max_body: int) -> tuple[list[str], InvalidMessage | None]:
+    """The lines before the first one that cannot be sent, and that one's error."""
+    for index, line in enumerate(lines):
+        try:
+            check_body(line, max_body)
+        except InvalidMessage as error:
+            return lines[:index], error
+    return lines, None
