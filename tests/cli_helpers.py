@@ -3,9 +3,7 @@
 import os
 import queue
 import re
-import shutil
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +13,7 @@ from pathlib import Path
 from typing import IO
 
 from click.testing import CliRunner, Result
+from helpers import CHATBUS
 
 from chatbus.config import Settings
 from chatbus_cli.main import cli
@@ -38,14 +37,6 @@ _CLEARED = (
 )
 
 
-def chatbus_executable() -> Path:
-    """The installed ``chatbus`` console script of this virtualenv."""
-    beside_python = Path(sys.executable).parent / "chatbus"
-    found = beside_python if beside_python.exists() else shutil.which("chatbus")
-    assert found, "the chatbus console script is not installed"
-    return Path(found)
-
-
 def settings_env(settings: Settings) -> dict[str, str | None]:
     """CliRunner env: the test hub and namespace, nothing from the caller's shell."""
     env: dict[str, str | None] = dict.fromkeys(_CLEARED)
@@ -57,13 +48,13 @@ def settings_env(settings: Settings) -> dict[str, str | None]:
     return env
 
 
-def process_env(settings: Settings, **extra: str) -> dict[str, str]:
+def process_env(settings: Settings, home: Path | None = None, **extra: str) -> dict[str, str]:
     """The environment of a ``chatbus`` subprocess run against the test hub."""
     env = {k: v for k, v in os.environ.items() if k not in _CLEARED}
     env.update(
         CHATBUS_URL=settings.url,
         CHATBUS_NAMESPACE=settings.namespace,
-        CHATBUS_HOME=str(settings.home),
+        CHATBUS_HOME=str(home or settings.home),
     )
     env.update(extra)
     return env
@@ -166,7 +157,7 @@ def chatbus_process(
 ) -> Iterator[subprocess.Popen[str]]:
     """``chatbus ARGS`` as a process with pipes; killed at the end if still running."""
     process = subprocess.Popen(
-        [str(chatbus_executable()), *args],
+        [CHATBUS, *args],
         stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -24,13 +24,12 @@ from cli_helpers import (
     PASSWORD,
     Chatbus,
     Lines,
-    chatbus_executable,
     chatbus_process,
     one_line_error,
     process_env,
 )
 from conftest import free_port
-from helpers import Recorder, wait_until
+from helpers import CHATBUS, Recorder, wait_until
 
 from chatbus import accounts
 from chatbus.accounts import Session
@@ -130,7 +129,7 @@ def test_shell_completion_works_with_the_installed_command(settings: Settings) -
         settings, _CHATBUS_COMPLETE="bash_complete", COMP_WORDS="chatbus lo", COMP_CWORD="1"
     )
     done = subprocess.run(
-        [str(chatbus_executable())],
+        [CHATBUS],
         env=env,
         capture_output=True,
         text=True,
@@ -140,7 +139,7 @@ def test_shell_completion_works_with_the_installed_command(settings: Settings) -
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["plain,login", "plain,logout"]
     script = subprocess.run(
-        [str(chatbus_executable())],
+        [CHATBUS],
         env=process_env(settings, _CHATBUS_COMPLETE="bash_source"),
         capture_output=True,
         check=False,
@@ -246,7 +245,7 @@ def test_login_on_a_terminal_asks_twice_hides_the_password_then_ctrl_c_leaves_th
     settings: Settings, hub: Hub
 ) -> None:
     child = pexpect.spawn(
-        str(chatbus_executable()),
+        CHATBUS,
         ["login", "carol"],
         env=_pty_env(settings),
         encoding="utf-8",
@@ -279,7 +278,7 @@ def test_login_on_a_terminal_asks_twice_hides_the_password_then_ctrl_c_leaves_th
 def test_login_on_a_terminal_asks_once_for_a_known_name(settings: Settings, hub: Hub) -> None:
     accounts.register(hub, "alice", PASSWORD)
     child = pexpect.spawn(
-        str(chatbus_executable()),
+        CHATBUS,
         ["login", "alice"],
         env=_pty_env(settings),
         encoding="utf-8",
@@ -790,7 +789,7 @@ def test_interactive_chat_sends_what_is_typed_and_shows_what_arrives(
     chatbus.login("bob")
     chatbus.login("alice")
     child = pexpect.spawn(
-        str(chatbus_executable()),
+        CHATBUS,
         ["chat", "bob"],
         env=_pty_env(settings, NO_COLOR="1"),
         encoding="utf-8",
@@ -823,7 +822,7 @@ def test_colour_on_a_terminal_unless_no_color_is_set(chatbus: Chatbus, settings:
 
     def history_on_a_terminal(**extra: str) -> str:
         output, status = pexpect.run(
-            str(chatbus_executable()),
+            CHATBUS,
             args=["history", "bob"],
             env=_pty_env(settings, **extra),
             encoding="utf-8",

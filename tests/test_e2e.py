@@ -7,7 +7,6 @@ assertions look for the lines chatbus prints.
 """
 
 import io
-import os
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pexpect
 import pytest
+from cli_helpers import process_env
 from helpers import CHATBUS, wait_until
 
 from chatbus import accounts
@@ -29,17 +29,14 @@ TIMEOUT = 15
 
 
 def user_env(settings: Settings, home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATBUS_")}
-    env.update(
-        CHATBUS_URL=settings.url,
-        CHATBUS_NAMESPACE=settings.namespace,
-        CHATBUS_HOME=str(home),
+    return process_env(
+        settings,
+        home,
         CHATBUS_LEASE_TTL=str(settings.lease_ttl),
         TERM="xterm-256color",
         NO_COLOR="1",
         PROMPT_TOOLKIT_NO_CPR="1",
     )
-    return env
 
 
 class Terminal:

@@ -30,13 +30,19 @@ def register(hub: Hub, *names: str) -> None:
         accounts.register(hub, name, "password1")
 
 
-@pytest.fixture
-def bob_receiving(hub: Hub) -> Iterator[tuple[Recorder, Receiver]]:
+def start_bob(hub: Hub) -> tuple[Recorder, Receiver]:
+    """Register alice and bob; bob's receiver runs, connected."""
     register(hub, "alice", "bob")
     recorder = Recorder()
     receiver = Receiver(hub, "bob", recorder, after_id="0-0", timing=FAST)
     receiver.start()
     assert receiver.wait_connected(10)
+    return recorder, receiver
+
+
+@pytest.fixture
+def bob_receiving(hub: Hub) -> Iterator[tuple[Recorder, Receiver]]:
+    recorder, receiver = start_bob(hub)
     yield recorder, receiver
     receiver.stop()
 
@@ -134,11 +140,7 @@ def test_hub_killed_and_restarted_mid_stream_loses_nothing_and_shows_nothing_twi
 ) -> None:
     settings = make_settings(own_hub, tmp_path)
     hub = Hub(settings)
-    register(hub, "alice", "bob")
-    recorder = Recorder()
-    receiver = Receiver(hub, "bob", recorder, after_id="0-0", timing=FAST)
-    receiver.start()
-    assert receiver.wait_connected(10)
+    recorder, receiver = start_bob(hub)
 
     acked: list[str] = []
     stop = threading.Event()
@@ -178,11 +180,7 @@ def test_a_silent_hub_is_noticed_and_the_receiver_recovers_after_it_resumes(
 ) -> None:
     settings = make_settings(own_hub, tmp_path)
     hub = Hub(settings)
-    register(hub, "alice", "bob")
-    recorder = Recorder()
-    receiver = Receiver(hub, "bob", recorder, after_id="0-0", timing=FAST)
-    receiver.start()
-    assert receiver.wait_connected(10)
+    recorder, receiver = start_bob(hub)
     assert own_hub.process is not None
     own_hub.process.send_signal(signal.SIGSTOP)
     try:
