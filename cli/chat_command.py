@@ -2,7 +2,7 @@
 
 import click
 
-from .context import App, as_option, friendly_errors, hub_options
+from .context import App, as_option, friendly_errors, hub_options, peer_argument
 from .ui.chat_view import DEFAULT_HISTORY, open_chat
 from .ui.live import LiveClient
 from .ui.plain import PlainChat
@@ -11,7 +11,7 @@ from .ui.terminal import interactive
 
 
 @click.command()
-@click.argument("name")
+@peer_argument
 @click.option(
     "--history",
     "history",

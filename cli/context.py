@@ -19,6 +19,8 @@ from chatbus.errors import ChatbusError, UnknownUser
 from chatbus.hub import Hub
 from chatbus.identity import IdentityStore
 from chatbus.keys import DEFAULT_NAMESPACE
+from chatbus.messages import Mailbox
+from chatbus.presence import snapshot
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -68,13 +70,12 @@ def _settings(
     )
 
 
-def _from_group_if_given(name: str, value: str) -> str:
+def _from_group_if_given(ctx: click.Context, name: str, value: str) -> str:
     """``chatbus --url X users`` works like ``chatbus users --url X``.
 
     An option typed after the command wins; one typed before it wins over the
     environment and the default.
     """
-    ctx = click.get_current_context()
     root = ctx.find_root()
     typed_here = ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
     typed_before = root.get_parameter_source(name) == ParameterSource.COMMANDLINE
@@ -128,8 +129,9 @@ def hub_options(command: Callable[..., Any]) -> Callable[..., Any]:
         max_body: int,
         **kwargs: Any,
     ) -> Any:
-        url = _from_group_if_given("url", url)
-        namespace = _from_group_if_given("namespace", namespace)
+        ctx = click.get_current_context()
+        url = _from_group_if_given(ctx, "url", url)
+        namespace = _from_group_if_given(ctx, "namespace", namespace)
         app = App(_settings(url, namespace, home, lease_ttl, max_body), kwargs.pop("as_name", None))
         try:
             return command(app, *args, **kwargs)
@@ -165,3 +167,27 @@ def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise click.ClickException(f"the hub refused the request: {first_line}") from None
 
     return guarded
+
+
+def complete_peer(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion for NAME: who is online, and who left you messages."""
+    params = ctx.params
+    try:
+        app = App(
+            _settings(
+                _from_group_if_given(ctx, "url", params["url"]),
+                _from_group_if_given(ctx, "namespace", params["namespace"]),
+                params.get("home"),
+                params["lease_ttl"],
+                params["max_body"],
+            ),
+            params.get("as_name"),
+        )
+        names = set(snapshot(app.hub)[1])
+        names.update(Mailbox(app.hub, app.session().name).unread_counts())
+    except (ChatbusError, redis.exceptions.RedisError, KeyError):
+        return []
+    return sorted(n for n in names if n.lower().startswith(incomplete.lower()))
+
+
+peer_argument = click.argument("name", shell_complete=complete_peer)

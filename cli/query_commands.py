@@ -10,7 +10,7 @@ from chatbus.errors import InvalidMessage, NotLoggedIn
 from chatbus.messages import Mailbox, Message
 from chatbus.presence import snapshot
 
-from .context import App, as_option, friendly_errors, hub_options
+from .context import App, as_option, friendly_errors, hub_options, peer_argument
 from .ui.render import Style, colour_enabled, message_line
 from .ui.terminal import read_line_batches, split_at_invalid
 
@@ -50,7 +50,7 @@ def users(app: App, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("name")
+@peer_argument
 @click.argument("text", nargs=-1)
 @friendly_errors
 @hub_options
@@ -81,7 +81,7 @@ def send(app: App, name: str, text: tuple[str, ...]) -> None:
 
 
 @click.command()
-@click.argument("name")
+@peer_argument
 @click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
 @click.option("--before", metavar="ID", help="Page back: only messages older than this id.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON, one object per message.")

@@ -37,7 +37,7 @@ from chatbus.config import Settings
 from chatbus.hub import Hub
 from chatbus.identity import IdentityStore
 from chatbus.messages import Mailbox
-from chatbus.presence import snapshot
+from chatbus.presence import Lease, snapshot
 from chatbus.receiver import Receiver
 from chatbus.server import HubProcess
 
@@ -122,6 +122,28 @@ def test_shell_completion_offers_commands_and_options(
 ) -> None:
     result = chatbus.ok(_CHATBUS_COMPLETE="bash_complete", COMP_WORDS=words, COMP_CWORD=cword)
     assert {line.split(",", 1)[1] for line in result.stdout.splitlines()} == offered
+
+
+def test_shell_completion_offers_online_names_and_unread_senders(
+    chatbus: Chatbus, hub: Hub
+) -> None:
+    chatbus.login("carla")
+    chatbus.login("bob")
+    chatbus.ok("send", "carla", "hi", "--as", "bob")
+    chatbus.login("carol")
+    chatbus.ok("send", "carol", "hello", "--as", "carla")
+    lease = Lease(hub, "bob")
+    lease.renew()  # bob online
+    result = chatbus.ok(
+        _CHATBUS_COMPLETE="bash_complete", COMP_WORDS="chatbus chat ", COMP_CWORD="2"
+    )
+    # carol has an unread message from carla and sees bob online.
+    assert {line.split(",", 1)[1] for line in result.stdout.splitlines()} == {"bob", "carla"}
+    result = chatbus.ok(
+        _CHATBUS_COMPLETE="bash_complete", COMP_WORDS="chatbus send CA", COMP_CWORD="2"
+    )
+    assert {line.split(",", 1)[1] for line in result.stdout.splitlines()} == {"carla"}
+    lease.release()
 
 
 def test_shell_completion_works_with_the_installed_command(settings: Settings) -> None:
