@@ -1,0 +1,45 @@
+"""A smoke run of the benchmark harness at tiny sizes.
+
+Benchmarks are not tests: nothing here looks at a timing. It checks that
+``python -m benchmarks --quick`` starts its own hub, runs every scenario for
+chatbus and the baseline, writes the JSON, stops what it started, and that
+no message or presence event was lost on the way.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = {"latency", "throughput", "presence", "clients", "memory"}
+
+
+def test_quick_run_writes_every_scenario_with_nothing_lost(tmp_path: Path) -> None:
+    out = tmp_path / "quick.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    document = json.loads(out.read_text())
+    assert document["quick"] is True
+    assert set(document["scenarios"]) == SCENARIOS
+    for name, scenario in document["scenarios"].items():
+        assert scenario["lost"] == 0, (name, scenario["lost"])
+        assert scenario["rows"], name
+    machine = document["machine"]
+    for field in ("cpu_model", "cores", "python", "redis_py", "server", "date"):
+        assert machine[field], field
+    clients = document["scenarios"]["clients"]["details"]["runs"]
+    assert all(run["received"] == run["sent"] > 0 for run in clients.values())
+    assert clients["chatbus"]["own_copies"] == clients["chatbus"]["sent"]
+    presence = document["scenarios"]["presence"]["details"]["runs"]["chatbus"]
+    assert presence["outcomes"]["gap"] == 0
+    # The table names every scenario.
+    for scenario in document["scenarios"].values():
+        assert scenario["title"] in done.stdout
