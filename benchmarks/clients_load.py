@@ -30,7 +30,8 @@ from chatbus import lua
 from chatbus.config import DEFAULT_LEASE_TTL, DEFAULT_MAILBOX_MAXLEN, DEFAULT_MAX_BODY
 from chatbus.envelope import BadEnvelope, decode_envelope, new_envelope, split_delivery
 from chatbus.keys import Keys
-from chatbus.presence import OnlineList, parse_event
+from chatbus.messages import delivery_calls
+from chatbus.presence import OnlineList, parse_event, presence_call
 
 from .core import (
     Context,
@@ -101,19 +102,9 @@ class _User:
         seq, names = await self._presence("snapshot")
         self.online = OnlineList(int(seq), [n.decode() for n in names])
 
-    async def _presence(self, *args: str | int) -> Any:
-        keys = self.keys
-        return await self.client.evalsha(
-            _PRESENCE.sha,
-            4,
-            keys.online,
-            keys.leases,
-            keys.lease_index,
-            keys.presence_seq,
-            args[0],
-            keys.users_channel,
-            *args[1:],
-        )
+    async def _presence(self, operation: str, *args: str | int) -> Any:
+        command = presence_call(self.keys, operation, *args).command()
+        return await self.client.execute_command(*command)  # type: ignore[no-untyped-call]
 
     async def heartbeat(self, stop: asyncio.Event) -> None:
         period = DEFAULT_LEASE_TTL / 3
@@ -172,19 +163,8 @@ class _User:
             return
         encoded = new_envelope(self.name, peer, body, DEFAULT_MAX_BODY).encode()
         pipe = self.client.pipeline(transaction=False)
-        for owner, unread in ((peer, self.name), (self.name, "")):
-            keys = self.keys
-            pipe.evalsha(
-                _DELIVER.sha,
-                3,
-                keys.mailbox(owner),
-                keys.unread(owner),
-                keys.account(owner),
-                keys.inbox_channel(owner),
-                DEFAULT_MAILBOX_MAXLEN,
-                encoded,
-                unread,
-            )
+        for call in delivery_calls(self.keys, DEFAULT_MAILBOX_MAXLEN, self.name, peer, [encoded]):
+            pipe.execute_command(*call.command())
         stream_ids = await pipe.execute()
         if None in stream_ids:
             raise RuntimeError(f"no account for {peer}")

@@ -3,24 +3,26 @@
 A send runs ``deliver.lua`` twice in one pipelined round trip: once for the
 recipient's mailbox (which also bumps their unread count for the sender) and
 once for the sender's own mailbox, so history and the sender's other windows
-see it too. Each call appends to the stream first and then publishes the entry
-with its stream id, so a live reader and a reader catching up from the stream
-see the same ids.
+see it too. Each call appends to the stream first and then publishes the
+entries with their stream ids, so a live reader and a reader catching up from
+the stream see the same ids. A batch of messages costs the same two calls.
 """
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, cast
+from typing import cast
 
 from . import lua
 from .envelope import BadEnvelope, Envelope, decode_envelope, new_envelope
 from .errors import UnknownUser
 from .hub import Hub, as_text
+from .keys import Keys
 from .names import same_name
 
 _DELIVER = lua.load("deliver.lua")
+# Messages per round trip, and the most one delivery (one announcement) holds.
 SEND_BATCH = 100
 
 # XRANGE/XREVRANGE replies: (stream id, fields) pairs, in bytes.
@@ -58,6 +60,25 @@ def stream_id_key(stream_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+def delivery_calls(
+    keys: Keys, maxlen: int, sender: str, recipient: str, payloads: list[bytes]
+) -> list[lua.ScriptCall]:
+    """The ``deliver.lua`` calls that send ``payloads``: the recipient's first
+    (bumping their unread count for ``sender``), then the sender's own copy.
+    A message to oneself is one call, never unread."""
+
+    def to(owner: str, unread_field: str) -> lua.ScriptCall:
+        return lua.ScriptCall(
+            _DELIVER,
+            [keys.mailbox(owner), keys.unread(owner), keys.account(owner)],
+            [keys.inbox_channel(owner), maxlen, unread_field, *payloads],
+        )
+
+    if same_name(sender, recipient):
+        return [to(recipient, "")]
+    return [to(recipient, sender), to(sender, "")]
+
+
 def in_conversation(owner: str, peer: str, envelope: Envelope) -> bool:
     """True when ``envelope`` went from ``peer`` to ``owner`` or the other way."""
     if same_name(envelope.sender, peer):
@@ -84,19 +105,6 @@ class Mailbox:
         self.owner = owner
         self.max_body = hub.settings.max_body
 
-    def _queue_delivery(self, pipe: Any, envelope: Envelope, to: str, count_unread: bool) -> None:
-        keys = self.hub.keys
-        _DELIVER.queue(
-            pipe,
-            [keys.mailbox(to), keys.unread(to), keys.account(to)],
-            [
-                keys.inbox_channel(to),
-                self.hub.settings.mailbox_maxlen,
-                envelope.encode(),
-                envelope.sender if count_unread else "",
-            ],
-        )
-
     def send(self, recipient: str, body: str) -> Message:
         """Send one message; returns it as stored in the recipient's mailbox."""
         return self.send_many(recipient, [body])[0]
@@ -105,7 +113,7 @@ class Mailbox:
         """Send messages in order, ``SEND_BATCH`` per round trip.
 
         Every body is checked before its batch goes out, so an invalid one
-        (InvalidMessage) stops the sending with the earlier ones sent.
+        (InvalidMessage) stops the sending with the earlier batches sent.
         ``recipient`` must be a registered name, as the account spells it.
         """
         sent: list[Message] = []
@@ -118,20 +126,21 @@ class Mailbox:
     def deliver(self, recipient: str, envelopes: Sequence[Envelope]) -> list[Message]:
         """Store and publish ``envelopes`` in one round trip, in order.
 
+        One script call puts them all in the recipient's mailbox (with one
+        unread bump and one announcement), a second in the sender's own.
         Delivering an envelope again after an error is safe: readers drop a
         second copy by its id, so a retry cannot show a message twice.
         """
-        to_self = same_name(recipient, self.owner)
-        pipe = self.hub.redis.pipeline(transaction=False)
-        for envelope in envelopes:
-            self._queue_delivery(pipe, envelope, recipient, count_unread=not to_self)
-            if not to_self:
-                self._queue_delivery(pipe, envelope, self.owner, count_unread=False)
-        per_message = 1 if to_self else 2
+        if len(envelopes) > SEND_BATCH:
+            raise ValueError(f"at most {SEND_BATCH} envelopes per delivery")
+        payloads = [envelope.encode() for envelope in envelopes]
+        settings = self.hub.settings
+        calls = delivery_calls(
+            settings.keys, settings.mailbox_maxlen, self.owner, recipient, payloads
+        )
         with self.hub.errors():
-            results = lua.run_pipeline(pipe, [_DELIVER] * (len(envelopes) * per_message))
-        stream_ids = results[::per_message]
-        if any(sid is None for sid in stream_ids):
+            stream_ids = lua.run_calls(self.hub.redis, calls)[0]
+        if stream_ids is None:
             raise UnknownUser(f"no account named {recipient!r}")
         return [Message(sid.decode(), env) for sid, env in zip(stream_ids, envelopes, strict=True)]
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from . import lua
 from .hub import Hub
+from .keys import Keys
 from .names import is_valid_name
 
 _PRESENCE = lua.load("presence.lua")
@@ -49,14 +50,18 @@ def parse_event(raw: bytes) -> PresenceEvent:
     return PresenceEvent(kind, name, seq, online)
 
 
-def _call(hub: Hub, *args: str | int) -> Any:
-    keys = hub.keys
+def presence_call(keys: Keys, operation: str, *args: str | int) -> lua.ScriptCall:
+    """A ``presence.lua`` call: "join"/"leave" with name, lease id, TTL (ms), or "snapshot"."""
+    return lua.ScriptCall(
+        _PRESENCE,
+        [keys.online, keys.leases, keys.lease_index, keys.presence_seq],
+        [operation, keys.users_channel, *args],
+    )
+
+
+def _call(hub: Hub, operation: str, *args: str | int) -> Any:
     with hub.errors():
-        return _PRESENCE(
-            hub.redis,
-            [keys.online, keys.leases, keys.lease_index, keys.presence_seq],
-            [args[0], keys.users_channel, *args[1:]],
-        )
+        return lua.run_calls(hub.redis, [presence_call(hub.keys, operation, *args)])[0]
 
 
 def snapshot(hub: Hub) -> tuple[int, list[str]]:

@@ -30,10 +30,10 @@ from typing import Any, Protocol
 
 import redis.exceptions
 
-from .envelope import BadEnvelope, decode_envelope, split_delivery
+from .envelope import BadEnvelope, decode_envelope, max_payload, split_delivery
 from .errors import ChatbusError
 from .hub import SOCKET_TIMEOUT, Hub
-from .messages import Mailbox, Message, stream_id_key
+from .messages import SEND_BATCH, Mailbox, Message, stream_id_key
 from .names import same_name
 from .presence import Lease, OnlineList, PresenceEvent, parse_event, snapshot
 
@@ -113,6 +113,9 @@ class Receiver:
         self.mailbox = Mailbox(hub, name)
         self.online = OnlineList(0, [])
         self._last_id = after_id
+        self._last_key = stream_id_key(after_id)
+        self._users_channel = hub.keys.users_channel.encode()
+        self._max_announcement = SEND_BATCH * (max_payload(hub.settings.max_body) + 32)
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._stop = threading.Event()
         self._connected = threading.Event()
@@ -229,11 +232,15 @@ class Receiver:
     def _handle(self, reply: dict[str, Any]) -> None:
         if reply["type"] != "smessage":
             return
-        channel = reply["channel"].decode()
-        if channel == self.hub.keys.users_channel:
-            self._handle_presence(reply["data"])
+        data: bytes = reply["data"]
+        if reply["channel"] == self._users_channel:
+            self._handle_presence(data)
+        elif len(data) > self._max_announcement:
+            self.stats.dropped["oversized"] += 1
         else:
-            self._handle_delivery(reply["data"])
+            # One line per message: a batch sent in one call comes as one payload.
+            for line in data.split(b"\n"):
+                self._handle_delivery(line)
 
     # -- presence ---------------------------------------------------------
 
@@ -283,14 +290,16 @@ class Receiver:
         self._deliver(Message(stream_id, envelope))
 
     def _advance(self, stream_id: str) -> None:
-        if stream_id_key(stream_id) > stream_id_key(self._last_id):
-            self._last_id = stream_id
+        key = stream_id_key(stream_id)
+        if key > self._last_key:
+            self._last_id, self._last_key = stream_id, key
 
     def _deliver(self, message: Message) -> None:
-        if stream_id_key(message.stream_id) <= stream_id_key(self._last_id):
+        key = stream_id_key(message.stream_id)
+        if key <= self._last_key:
             self.stats.duplicates += 1
             return
-        self._advance(message.stream_id)
+        self._last_id, self._last_key = message.stream_id, key
         # A sender that retried after a lost reply can store one message twice.
         message_id = message.envelope.id
         if message_id in self._seen:

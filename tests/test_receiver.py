@@ -81,7 +81,7 @@ def test_a_redelivered_envelope_is_shown_once(
 
 
 GARBAGE = [
-    os.urandom(64),
+    os.urandom(64).replace(b"\n", b"."),  # one line: a line break would make it two payloads
     b"not json at all",
     b"1-1 not json",
     b"1-1 []",
@@ -218,3 +218,21 @@ def test_random_json_objects_never_stop_the_receiver(
     Mailbox(hub, "alice").send("bob", "survived")
     assert recorder.wait_for_bodies(1) == ["survived"]
     assert receiver.stats.dropped.total() == 300
+
+
+def test_a_batch_announcement_delivers_each_valid_line_and_drops_the_bad_one(
+    hub: Hub, bob_receiving: tuple[Recorder, Receiver]
+) -> None:
+    recorder, receiver = bob_receiving
+    first, second = (new_envelope("alice", "bob", text, 4096) for text in ("one", "two"))
+    lines = [
+        b"1000-1 " + first.encode(),
+        b"\x1b[2J junk",
+        b"1000-2 " + second.encode(),
+    ]
+    hub.redis.spublish(hub.keys.inbox_channel("bob"), b"\n".join(lines))
+    Mailbox(hub, "alice").send_many("bob", [f"batch {i}" for i in range(250)])
+    assert recorder.wait_for_bodies(2)[:2] == ["one", "two"]
+    # The 250 sent in three announcements have newer ids: all are delivered.
+    assert recorder.wait_for_bodies(252)[2:] == [f"batch {i}" for i in range(250)]
+    assert receiver.stats.dropped.total() == 1
