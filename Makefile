@@ -6,14 +6,19 @@ BIN := $(VENV)/bin
 
 .PHONY: up down test lint bench clean
 
+# pip's output goes to a log, shown only when an install fails.
+PIP := $(BIN)/python -m pip install --disable-pip-version-check
+INSTALL_LOG := $(VENV)/install.log
+
 $(BIN)/chatbus: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	@echo "Installing chatbus into $(VENV) (log: $(INSTALL_LOG))"
+	@$(PIP) -e . >$(INSTALL_LOG) 2>&1 || { cat $(INSTALL_LOG); exit 1; }
 	@touch $@
 
 $(VENV)/.test-deps: $(BIN)/chatbus
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@echo "Installing the test tools into $(VENV) (log: $(INSTALL_LOG))"
+	@$(PIP) -e '.[test]' >>$(INSTALL_LOG) 2>&1 || { cat $(INSTALL_LOG); exit 1; }
 	@touch $@
 
 up: $(BIN)/chatbus

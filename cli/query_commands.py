@@ -38,7 +38,7 @@ def users(app: App, as_json: bool) -> None:
         click.echo(json.dumps({"online": online, "you": me, "unread": unread}, ensure_ascii=False))
         return
     style = Style(colour_enabled())
-    click.echo(f"Online ({len(online)}):")
+    click.echo(f"Online ({len(online)}):" if online else "Nobody is online.")
     for name in online:
         you = style.dim(" (you)") if name == me else ""
         click.echo(f"  {style.nick(name, own=name == me)}{you}")

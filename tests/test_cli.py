@@ -476,7 +476,7 @@ def test_an_unreachable_hub_is_one_line(
 
 def test_users_without_a_login_lists_who_is_online(chatbus: Chatbus, hub: Hub) -> None:
     assert users_json(chatbus) == {"online": [], "you": None, "unread": None}
-    assert chatbus.ok("users").stdout == "Online (0):\n"
+    assert chatbus.ok("users").stdout == "Nobody is online.\n"
     bob = Receiver(hub, "bob", Recorder(), after_id="0-0")
     bob.start()
     try:
