@@ -275,3 +275,33 @@ def test_a_terminated_chat_releases_presence_at_once(world: World, how: signal.S
     alice.child.expect(pexpect.EOF)
     assert "Traceback" not in alice.screen_so_far()
     assert snapshot(world.hub)[1] == []
+
+
+def test_chat_commands_history_switch_and_help(world: World) -> None:
+    world.register("alice", "bob", "carol")
+    bob = Mailbox(world.hub, "bob")
+    bob.send_many("alice", [f"old {i}" for i in range(5)])
+    world.logged_in("alice")
+    alice = world.terminal("alice", "chat", "bob", "--history", "2")
+    alice.expect(r"\d\d:\d\d bob: old 3")
+    alice.expect(r"\d\d:\d\d bob: old 4")
+    alice.expect(r"\[bob\]")
+    alice.enter("/history 4")
+    for i in range(1, 5):  # shown again, on request, even though on screen
+        alice.expect(rf"\d\d:\d\d bob: old {i}")
+    Mailbox(world.hub, "carol").send("alice", "psst")
+    alice.expect(r"new message from carol \(1 unread\): /switch carol")
+    alice.enter("/switch carol")
+    alice.expect("chat with carol")
+    alice.expect(r"\d\d:\d\d carol: psst")
+    alice.enter("/help")
+    alice.expect(r"/history \[N\]")
+    alice.enter("/nonsense")
+    alice.expect("unknown command /nonsense")
+    alice.enter("//slash at the start")
+    alice.expect(r"\d\d:\d\d alice: /slash at the start")
+    alice.enter("/switch nobody")
+    alice.expect("no account named 'nobody'")
+    alice.enter("/quit")
+    alice.child.expect(pexpect.EOF)
+    assert Mailbox(world.hub, "alice").unread_counts() == {}

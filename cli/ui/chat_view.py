@@ -15,7 +15,7 @@ from prompt_toolkit.history import InMemoryHistory
 
 from chatbus.errors import ChatbusError, InvalidName
 from chatbus.messages import Message
-from chatbus.names import same_name, validate_name
+from chatbus.names import same_name
 from chatbus.presence import OnlineList, PresenceEvent
 from chatbus.sanitize import sanitize
 
@@ -188,7 +188,6 @@ class ChatView:
     def _switch(self, argument: str) -> None:
         if not argument:
             raise InvalidName("usage: /switch NAME")
-        validate_name(argument)
         registered = self.client.app.peer(argument)
         self._open(registered)
         self._redraw()

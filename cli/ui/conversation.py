@@ -23,20 +23,25 @@ class ConversationScreen:
         return in_conversation(self.client.me, self.peer, message.envelope)
 
     def show(self, message: Message) -> bool:
-        """Print ``message`` unless it is already on screen; True if printed."""
+        """Print a live ``message`` unless it is already on screen; True if printed."""
         if stream_id_key(message.stream_id) <= stream_id_key(self._shown_upto):
             return False
-        self._shown_upto = message.stream_id
-        self.client.print(message_line(message, self.client.me, self.client.style))
+        self._print(message)
         return True
 
     def show_history(self, limit: int) -> int:
-        """Print the newest ``limit`` messages and mark them read; how many there were."""
+        """Print the newest ``limit`` messages (again, if asked again) and mark
+        them read; how many there were."""
         messages = self.client.mailbox.conversation(self.peer, limit).messages
         for message in messages:
-            self.show(message)
+            self._print(message)
         self.mark_read()
         return len(messages)
+
+    def _print(self, message: Message) -> None:
+        if stream_id_key(message.stream_id) > stream_id_key(self._shown_upto):
+            self._shown_upto = message.stream_id
+        self.client.print(message_line(message, self.client.me, self.client.style))
 
     def mark_read(self) -> None:
         self.client.mailbox.mark_read(self.peer)
