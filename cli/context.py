@@ -4,6 +4,7 @@ the saved session, and turning library errors into one-line ``Error:`` exits.
 
 import functools
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -50,6 +51,10 @@ class App:
         accounts.verify(self.hub, session)
         return session
 
+    def close(self) -> None:
+        if self._hub is not None:
+            self._hub.close()
+
     def peer(self, name: str) -> str:
         """``name`` as registered; UnknownUser if nobody has that name."""
         registered = accounts.registered_name(self.hub, name)
@@ -58,16 +63,16 @@ class App:
         return registered
 
 
-def _settings(
-    url: str, namespace: str, home: Path | None, lease_ttl: float, max_body: int
-) -> Settings:
-    return Settings(
-        url=url,
-        namespace=namespace,
-        home=home or default_home(),
-        lease_ttl=lease_ttl,
-        max_body=max_body,
+def _app(ctx: click.Context, params: dict[str, Any]) -> App:
+    """The App for a command from its parsed options (see :func:`hub_options`)."""
+    settings = Settings(
+        url=_from_group_if_given(ctx, "url", params["url"]),
+        namespace=_from_group_if_given(ctx, "namespace", params["namespace"]),
+        home=params["home"] or default_home(),
+        lease_ttl=params["lease_ttl"],
+        max_body=params["max_body"],
     )
+    return App(settings, params.get("as_name"))
 
 
 def _from_group_if_given(ctx: click.Context, name: str, value: str) -> str:
@@ -87,6 +92,10 @@ def _from_group_if_given(ctx: click.Context, name: str, value: str) -> str:
 
 group_url_option = click.option("--url", help="The hub URL, for any command (see its --help).")
 group_namespace_option = click.option("--namespace", help="The namespace, for any command.")
+
+
+# The parameters hub_options and as_option add; a command gets an App instead.
+_SETTINGS_PARAMS = ("url", "namespace", "home", "lease_ttl", "max_body", "as_name")
 
 
 def hub_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -120,24 +129,13 @@ def hub_options(command: Callable[..., Any]) -> Callable[..., Any]:
     ]
 
     @functools.wraps(command)
-    def with_app(
-        *args: Any,
-        url: str,
-        namespace: str,
-        home: Path | None,
-        lease_ttl: float,
-        max_body: int,
-        **kwargs: Any,
-    ) -> Any:
-        ctx = click.get_current_context()
-        url = _from_group_if_given(ctx, "url", url)
-        namespace = _from_group_if_given(ctx, "namespace", namespace)
-        app = App(_settings(url, namespace, home, lease_ttl, max_body), kwargs.pop("as_name", None))
+    def with_app(*args: Any, **kwargs: Any) -> Any:
+        settings_params = {name: kwargs.pop(name) for name in _SETTINGS_PARAMS if name in kwargs}
+        app = _app(click.get_current_context(), settings_params)
         try:
             return command(app, *args, **kwargs)
         finally:
-            if app._hub is not None:
-                app._hub.close()
+            app.close()
 
     for option in reversed(options):
         with_app = option(with_app)
@@ -171,20 +169,10 @@ def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 def complete_peer(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
     """Shell completion for NAME: who is online, and who left you messages."""
-    params = ctx.params
     try:
-        app = App(
-            _settings(
-                _from_group_if_given(ctx, "url", params["url"]),
-                _from_group_if_given(ctx, "namespace", params["namespace"]),
-                params.get("home"),
-                params["lease_ttl"],
-                params["max_body"],
-            ),
-            params.get("as_name"),
-        )
-        names = set(snapshot(app.hub)[1])
-        names.update(Mailbox(app.hub, app.session().name).unread_counts())
+        with closing(_app(ctx, ctx.params)) as app:
+            names = set(snapshot(app.hub)[1])
+            names.update(Mailbox(app.hub, app.session().name).unread_counts())
     except (ChatbusError, redis.exceptions.RedisError, KeyError):
         return []
     return sorted(n for n in names if n.lower().startswith(incomplete.lower()))
