@@ -21,6 +21,7 @@ VERSION = 1
 _MESSAGE_ID = re.compile(r"[0-9a-f]{32}")
 _STREAM_ID = re.compile(rb"[0-9]{1,20}-[0-9]{1,20}")
 _MAX_TS = 2**53
+_MAX_STREAM_PART = 2**64  # both halves of a stream id are unsigned 64-bit
 # One encoder for every message: json.dumps with options builds a new one each call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
@@ -92,7 +93,8 @@ def decode_envelope(raw: bytes, max_body: int) -> Envelope:
         raise BadEnvelope("not-json") from None
     if not isinstance(data, dict):
         raise BadEnvelope("not-an-object")
-    if data.get("v") != VERSION or isinstance(data.get("v"), bool):
+    version = data.get("v")
+    if type(version) is not int or version != VERSION:  # not True, not 1.0
         raise BadEnvelope("version")
     message_id, sender, recipient = data.get("id"), data.get("from"), data.get("to")
     ts, body = data.get("ts"), data.get("body")
@@ -115,5 +117,7 @@ def split_delivery(raw: bytes) -> tuple[str, bytes]:
     """Split one line of a live payload, ``<stream id> <envelope>``, in two."""
     stream_id, sep, envelope = raw.partition(b" ")
     if not sep or not _STREAM_ID.fullmatch(stream_id):
+        raise BadEnvelope("stream-id")
+    if any(int(part) >= _MAX_STREAM_PART for part in stream_id.split(b"-")):
         raise BadEnvelope("stream-id")
     return stream_id.decode(), envelope

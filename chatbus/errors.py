@@ -37,6 +37,14 @@ class InvalidMessage(ChatbusError):
     """A message body that cannot be sent: empty, too long, or not text."""
 
 
+class HubRefused(ChatbusError):
+    """The hub answered a command with an error (out of memory, read-only, ...)."""
+
+
+class DamagedRecord(ChatbusError):
+    """Data on the hub that no chatbus client wrote: an account, a list, a count."""
+
+
 class HubUnavailable(ChatbusError):
     """The Redis hub cannot be reached or refused the connection."""
 

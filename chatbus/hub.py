@@ -11,7 +11,7 @@ from redis.client import PubSub
 from redis.retry import Retry
 
 from .config import Settings
-from .errors import HubUnavailable
+from .errors import HubRefused, HubUnavailable
 from .keys import Keys
 
 # A command that gets no answer in this time means the hub is gone or stopped;
@@ -32,6 +32,8 @@ def display_url(url: str) -> str:
         return url
     user = parts.username or ""
     host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
     netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))
 
@@ -80,10 +82,11 @@ class Hub:
         pubsub: PubSub = self._pubsub_client.pubsub()  # type: ignore[no-untyped-call]
         return pubsub
 
-    def ping(self) -> None:
-        """Raise HubUnavailable unless the hub answers."""
+    def time_ms(self) -> int:
+        """The hub's clock, in ms since the epoch."""
         with self.errors():
-            self.redis.ping()
+            seconds, micros = self.redis.time()
+        return int(seconds) * 1000 + int(micros) // 1000
 
     @contextmanager
     def errors(self) -> Iterator[None]:
@@ -93,12 +96,12 @@ class Hub:
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
             raise HubUnavailable(self.url, describe_failure(error)) from error
         except redis.exceptions.ResponseError as error:
-            text = str(error)
+            text = describe_failure(error)
             if "unknown command" in text.lower():
                 raise HubUnavailable(
                     self.url, f"the server is too old ({text}); chatbus needs Redis 7+ or Valkey"
                 ) from error
-            raise
+            raise HubRefused(f"the hub at {self.url} refused the request: {text}") from error
 
     def close(self) -> None:
         self.redis.close()

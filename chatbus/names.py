@@ -5,7 +5,6 @@ from typing import TypeGuard
 
 from .errors import InvalidName
 
-MAX_NAME_LENGTH = 32
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
 NAME_RULE = "1-32 characters: letters A-Z a-z, digits 0-9, '_' and '-'"
 

@@ -10,10 +10,13 @@ it (re)connects it runs the same steps, in an order that loses nothing:
    it was away), then deliver live messages as they come.
 
 Anything published after step 1 is read from the socket after step 4, so a
-message is either in the backfill or arrives live; one that is both (an id not
-newer than the last delivered one, or an envelope id seen before) is dropped as
-a duplicate. The listener therefore sees every accepted message once, in
-mailbox order.
+message is either in the backfill or arrives live; one that comes both ways
+(an envelope id seen before) is dropped as a duplicate. The listener therefore
+sees every accepted message once, in mailbox order.
+
+Live stream ids come from the network, so they are not trusted blindly: one
+further ahead than the hub's clock allows makes the receiver read the mailbox
+instead of delivering the announcement.
 
 A dead connection is noticed by errors, by a heartbeat that times out, or by a
 PING on the pub/sub connection that gets no answer in time; then the thread
@@ -31,7 +34,7 @@ from typing import Any, Protocol
 import redis.exceptions
 
 from .envelope import BadEnvelope, decode_envelope, max_payload, split_delivery
-from .errors import ChatbusError
+from .errors import HubRefused, HubUnavailable
 from .hub import SOCKET_TIMEOUT, Hub
 from .messages import SEND_BATCH, Mailbox, Message, stream_id_key
 from .names import same_name
@@ -43,8 +46,12 @@ _CONNECTION_ERRORS = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     OSError,
-    ChatbusError,
+    HubUnavailable,
+    HubRefused,
 )
+# A live message whose stream id is further ahead of the hub's clock than this
+# cannot have been made by the hub yet.
+_FUTURE_SLACK_MS = 2000
 _SEEN_IDS = 10_000
 _BACKFILL_PAGE = 500
 
@@ -117,6 +124,7 @@ class Receiver:
         self._users_channel = hub.keys.users_channel.encode()
         self._max_announcement = SEND_BATCH * (max_payload(hub.settings.max_body) + 32)
         self._seen: OrderedDict[str, None] = OrderedDict()
+        self._clock_offset_ms = 0.0  # the hub's clock minus ours, read at each connect
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._holds_lease = False
@@ -124,11 +132,6 @@ class Receiver:
         self._thread = threading.Thread(
             target=self._run, name=f"chatbus-receiver-{name}", daemon=True
         )
-
-    @property
-    def last_id(self) -> str:
-        """The stream id of the last message delivered to the listener."""
-        return self._last_id
 
     @property
     def connected(self) -> bool:
@@ -160,6 +163,8 @@ class Receiver:
         while not self._stop.is_set():
             try:
                 self._serve()
+            except HubUnavailable as error:
+                detail = error.reason
             except (*_CONNECTION_ERRORS, DeadConnection) as error:
                 detail = str(error).splitlines()[0] if str(error) else type(error).__name__
             except Exception as error:  # a bug must not end receiving for good
@@ -185,6 +190,7 @@ class Receiver:
             keys = self.hub.keys
             pubsub.ssubscribe(keys.inbox_channel(self.name), keys.users_channel)
             self._await_subscriptions(pubsub, 2)
+            self._clock_offset_ms = self.hub.time_ms() - time.monotonic() * 1000
             self.lease.renew()
             self._holds_lease = True
             self._resync_presence()
@@ -287,7 +293,17 @@ class Receiver:
         if not (same_name(envelope.recipient, self.name) or same_name(envelope.sender, self.name)):
             self.stats.dropped["misaddressed"] += 1
             return
+        if stream_id_key(stream_id)[0] > self._hub_now_ms() + _FUTURE_SLACK_MS:
+            # Forged, or the mailbox's ids ran ahead of the clock: only the
+            # mailbox can tell, so read it rather than trust the announcement
+            # (a forged far-future id would otherwise hide every later message).
+            self.stats.dropped["future-id"] += 1
+            self._backfill()
+            return
         self._deliver(Message(stream_id, envelope))
+
+    def _hub_now_ms(self) -> float:
+        return time.monotonic() * 1000 + self._clock_offset_ms
 
     def _advance(self, stream_id: str) -> None:
         key = stream_id_key(stream_id)
@@ -295,16 +311,13 @@ class Receiver:
             self._last_id, self._last_key = stream_id, key
 
     def _deliver(self, message: Message) -> None:
-        key = stream_id_key(message.stream_id)
-        if key <= self._last_key:
-            self.stats.duplicates += 1
-            return
-        self._last_id, self._last_key = message.stream_id, key
-        # A sender that retried after a lost reply can store one message twice.
+        # A message can come twice: in the backfill and live, or stored twice
+        # by a sender that retried after a lost reply. Its envelope id tells.
         message_id = message.envelope.id
         if message_id in self._seen:
             self.stats.duplicates += 1
             return
+        self._advance(message.stream_id)
         self._seen[message_id] = None
         if len(self._seen) > _SEEN_IDS:
             self._seen.popitem(last=False)

@@ -236,3 +236,28 @@ def test_a_batch_announcement_delivers_each_valid_line_and_drops_the_bad_one(
     # The 250 sent in three announcements have newer ids: all are delivered.
     assert recorder.wait_for_bodies(252)[2:] == [f"batch {i}" for i in range(250)]
     assert receiver.stats.dropped.total() == 1
+
+
+@pytest.mark.parametrize("forged_id", [b"18446744073709551615-0", b"99999999999999999999-0"])
+def test_a_forged_far_future_stream_id_cannot_hide_later_messages(
+    hub: Hub, bob_receiving: tuple[Recorder, Receiver], forged_id: bytes
+) -> None:
+    recorder, receiver = bob_receiving
+    forged = new_envelope("alice", "bob", "forged", hub.settings.max_body)
+    hub.redis.spublish(hub.keys.inbox_channel("bob"), forged_id + b" " + forged.encode())
+    Mailbox(hub, "alice").send_many("bob", ["real one", "real two"])
+    assert recorder.wait_for_bodies(2) == ["real one", "real two"]
+    assert receiver.stats.dropped.total() == 1
+
+
+def test_a_mailbox_whose_ids_ran_ahead_of_the_clock_still_delivers(
+    hub: Hub, bob_receiving: tuple[Recorder, Receiver]
+) -> None:
+    recorder, _ = bob_receiving
+    # Someone XADDs with an explicit id far in the future: every later id follows it.
+    junk = new_envelope("alice", "bob", "from the future", hub.settings.max_body)
+    hub.redis.xadd(hub.keys.mailbox("bob"), {"m": junk.encode()}, id="9000000000000-0")
+    Mailbox(hub, "alice").send("bob", "after it")
+    # The announcement's id is ahead of the clock, so the receiver reads the
+    # mailbox instead, which holds both.
+    assert recorder.wait_for_bodies(2) == ["from the future", "after it"]
