@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass
 
 from . import lua
-from .errors import NameTaken, NotLoggedIn, UnknownUser, WeakPassword, WrongPassword
+from .errors import DamagedRecord, NameTaken, NotLoggedIn, UnknownUser, WeakPassword, WrongPassword
 from .hub import Hub, as_text
-from .names import validate_name
+from .names import is_valid_name, same_name, validate_name
 
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
@@ -57,7 +57,48 @@ def registered_name(hub: Hub, name: str) -> str | None:
     validate_name(name)
     with hub.errors():
         stored = hub.redis.hget(hub.keys.account(name), "name")
-    return as_text(stored) if stored is not None else None
+    if stored is None:
+        return None
+    return _checked_name(as_text(stored), name)
+
+
+def _checked_name(stored: str, name: str) -> str:
+    """The stored display name of ``name``'s account, if it is one chatbus wrote."""
+    if not (is_valid_name(stored) and same_name(stored, name)):
+        raise DamagedRecord(f"the account record of {name!r} on the hub is damaged")
+    return stored
+
+
+@dataclass(frozen=True)
+class _Account:
+    name: str
+    salt: bytes
+    digest: bytes
+    n: int
+    r: int
+    p: int
+
+    @classmethod
+    def parse(cls, fields: dict[str, str], name: str) -> "_Account":
+        """The account as stored, refusing what chatbus would never write
+        (a huge scrypt cost would also make logging in hang)."""
+        try:
+            account = cls(
+                _checked_name(fields["name"], name),
+                bytes.fromhex(fields["salt"]),
+                bytes.fromhex(fields["hash"]),
+                int(fields["n"]),
+                int(fields["r"]),
+                int(fields["p"]),
+            )
+        except (KeyError, ValueError):
+            raise DamagedRecord(f"the account record of {name!r} on the hub is damaged") from None
+        power_of_two = account.n > 1 and account.n & (account.n - 1) == 0
+        if not (
+            power_of_two and account.n <= 2**20 and 1 <= account.r <= 32 and 1 <= account.p <= 16
+        ):
+            raise DamagedRecord(f"the account record of {name!r} on the hub is damaged")
+        return account
 
 
 def register(hub: Hub, name: str, password: str) -> Session:
@@ -88,23 +129,16 @@ def login(hub: Hub, name: str, password: str) -> Session:
         account = hub.redis.hgetall(hub.keys.account(name))
     if not account:
         raise UnknownUser(f"no account named {name!r}")
-    fields = {as_text(k): as_text(v) for k, v in account.items()}
-    expected = bytes.fromhex(fields["hash"])
-    given = _scrypt(
-        password,
-        bytes.fromhex(fields["salt"]),
-        int(fields["n"]),
-        int(fields["r"]),
-        int(fields["p"]),
-    )
-    if not hmac.compare_digest(expected, given):
+    stored = _Account.parse({as_text(k): as_text(v) for k, v in account.items()}, name)
+    given = _scrypt(password, stored.salt, stored.n, stored.r, stored.p)
+    if not hmac.compare_digest(stored.digest, given):
         raise WrongPassword(
-            f"wrong password for {fields['name']!r} (if that name is not yours, choose another)"
+            f"wrong password for {stored.name!r} (if that name is not yours, choose another)"
         )
     token = secrets.token_urlsafe(32)
     with hub.errors():
         hub.redis.hset(hub.keys.sessions(name), token_digest(token), time.time_ns() // 1_000_000)
-    return Session(fields["name"], token)
+    return Session(stored.name, token)
 
 
 def verify(hub: Hub, session: Session) -> None:

@@ -21,8 +21,9 @@ CONNECT_TIMEOUT = 3.0
 
 
 def as_text(value: bytes | str) -> str:
-    """A reply as text (replies are bytes: the clients do not decode)."""
-    return value.decode() if isinstance(value, bytes) else value
+    """A reply as text (replies are bytes: the clients do not decode). Bytes that
+    are not UTF-8 become U+FFFD, which every validator then refuses."""
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
 def display_url(url: str) -> str:

@@ -19,7 +19,7 @@ from .envelope import BadEnvelope, Envelope, decode_envelope, new_envelope
 from .errors import UnknownUser
 from .hub import Hub, as_text
 from .keys import Keys
-from .names import same_name
+from .names import is_valid_name, same_name
 
 _DELIVER = lua.load("deliver.lua")
 # Messages per round trip, and the most one delivery (one announcement) holds.
@@ -202,8 +202,13 @@ class Mailbox:
         """Unread messages per sender, as the senders spell their names."""
         with self.hub.errors():
             raw = self.hub.redis.hgetall(self.hub.keys.unread(self.owner))
-        counts = {as_text(k): int(v) for k, v in raw.items()}
-        return {name: n for name, n in counts.items() if n > 0}
+        counts = {as_text(k): as_text(v) for k, v in raw.items()}
+        # Only what deliver.lua could have written: a sender's name, a count.
+        return {
+            name: int(count)
+            for name, count in counts.items()
+            if is_valid_name(name) and count.isascii() and count.isdigit() and int(count) > 0
+        }
 
     def mark_read(self, peer: str) -> None:
         """The conversation with ``peer`` has been read: clear its unread count."""

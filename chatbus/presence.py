@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from . import lua
-from .hub import Hub
+from .hub import Hub, as_text
 from .keys import Keys
 from .names import is_valid_name
 
@@ -66,8 +66,10 @@ def _call(hub: Hub, operation: str, *args: str | int) -> Any:
 
 def snapshot(hub: Hub) -> tuple[int, list[str]]:
     """The online names and the seq of the last event they include."""
-    seq, names = _call(hub, "snapshot")
-    return int(seq), [n.decode() for n in names]
+    seq, stored = _call(hub, "snapshot")
+    # Only names a chatbus client could have put there; anything else is junk.
+    names = [name for name in map(as_text, stored) if is_valid_name(name)]
+    return int(seq), names
 
 
 class Lease:

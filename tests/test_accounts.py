@@ -7,6 +7,7 @@ import pytest
 
 from chatbus import accounts
 from chatbus.errors import (
+    DamagedRecord,
     InvalidName,
     NameTaken,
     NotLoggedIn,
@@ -89,3 +90,27 @@ def test_a_damaged_identity_file_asks_for_a_new_login(tmp_path: Path) -> None:
     (tmp_path / "chatbus" / "dave.json").write_text("{not json")
     with pytest.raises(NotLoggedIn, match="damaged; run 'chatbus login dave'"):
         store.load()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"name": b"\xff\xfe"},
+        {"name": "Mallory"},  # not the name the key belongs to
+        {"salt": "not hex"},
+        {"n": str(2**30)},  # would make every login hang
+        {"p": "0"},
+    ],
+)
+def test_a_damaged_account_record_is_one_clear_error(hub: Hub, damage: dict[str, object]) -> None:
+    accounts.register(hub, "alice", PASSWORD)
+    hub.redis.hset(hub.keys.account("alice"), mapping=damage)  # type: ignore[arg-type]
+    with pytest.raises(DamagedRecord, match="account record of 'alice' on the hub is damaged"):
+        accounts.login(hub, "alice", PASSWORD)
+
+
+def test_an_account_without_fields_is_damaged(hub: Hub) -> None:
+    hub.redis.hset(hub.keys.account("bob"), "name", "bob")
+    assert accounts.registered_name(hub, "bob") == "bob"
+    with pytest.raises(DamagedRecord):
+        accounts.login(hub, "bob", PASSWORD)

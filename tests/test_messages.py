@@ -129,3 +129,13 @@ def test_a_page_that_ends_exactly_at_the_first_message_offers_no_older_page(
     second = bob.conversation("Alice", limit=5, before=first.older)
     assert [m.envelope.body for m in second.messages] == [f"m{i}" for i in range(5)]
     assert second.older is None
+
+
+def test_junk_in_the_unread_counts_is_ignored(hub: Hub, users: tuple[Mailbox, Mailbox]) -> None:
+    alice, bob = users
+    alice.send("bob", "hi")
+    hub.redis.hset(
+        hub.keys.unread("bob"),
+        mapping={b"\xff": "1", "carol": "many", "\x1b[2J": "3", "dave": "-2"},
+    )
+    assert bob.unread_counts() == {"Alice": 1}

@@ -168,3 +168,17 @@ def test_two_processes_of_one_user_one_exits_the_user_stays_online(
     assert snapshot(Hub(settings))[1] == ["twin", "watcher"]
     second.communicate("")
     wait_until(lambda: "twin" not in watcher.online, 5, "twin gone at once")
+
+
+def test_junk_in_the_online_set_is_ignored_by_every_client(hub: Hub) -> None:
+    hub.redis.zadd(hub.keys.online, {b"\xff\xfe": 9e15, "bad name!": 9e15, "\x1b[2J": 9e15})
+    Lease(hub, "alice").renew()
+    assert snapshot(hub)[1] == ["alice"]
+    recorder = Recorder()
+    receiver = Receiver(hub, "alice", recorder, after_id="0-0")
+    receiver.start()
+    try:
+        assert receiver.wait_connected(10)
+        assert recorder.online == ["alice"]
+    finally:
+        receiver.stop()
