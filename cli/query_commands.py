@@ -1,6 +1,5 @@
 """``chatbus users``, ``send`` and ``history``: one request, then exit."""
 
-import json
 import sys
 import time
 
@@ -11,12 +10,18 @@ from chatbus.messages import Mailbox, Message
 from chatbus.presence import snapshot
 
 from .context import App, as_option, friendly_errors, hub_options, peer_argument
-from .ui.render import Style, colour_enabled, message_line
+from .ui.render import Style, colour_enabled, message_line, safe_json
 from .ui.terminal import read_line_batches, split_at_invalid
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON: {online: [...], unread: {...}}.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print JSON: {"online": [...], "you": NAME, "unread": {NAME: N}}; '
+    "you and unread are null without a login.",
+)
 @friendly_errors
 @hub_options
 @as_option
@@ -35,7 +40,7 @@ def users(app: App, as_json: bool) -> None:
         unread = Mailbox(app.hub, session.name).unread_counts()
         me = session.name
     if as_json:
-        click.echo(json.dumps({"online": online, "you": me, "unread": unread}, ensure_ascii=False))
+        click.echo(safe_json({"online": online, "you": me, "unread": unread}))
         return
     style = Style(colour_enabled())
     click.echo(f"Online ({len(online)}):" if online else "Nobody is online.")
@@ -84,7 +89,12 @@ def send(app: App, name: str, text: tuple[str, ...]) -> None:
 @peer_argument
 @click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
 @click.option("--before", metavar="ID", help="Page back: only messages older than this id.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON, one object per message.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print JSON: {"messages": [...], "older": ID or null}, oldest message first.',
+)
 @friendly_errors
 @hub_options
 @as_option
@@ -100,10 +110,7 @@ def history(app: App, name: str, limit: int, before: str | None, as_json: bool) 
     page = Mailbox(app.hub, session.name).conversation(peer, limit, before)
     if as_json:
         click.echo(
-            json.dumps(
-                {"messages": [_as_dict(m) for m in page.messages], "older": page.older},
-                ensure_ascii=False,
-            )
+            safe_json({"messages": [_as_dict(m) for m in page.messages], "older": page.older})
         )
         return
     style = Style(colour_enabled())

@@ -52,6 +52,8 @@ def server(port: int, bind: str, data_dir: Path | None, engine: str) -> None:
         hub.stop()
         click.echo("Hub stopped; its data is saved for the next start.")
         return
+    finally:
+        hub.stop()  # whatever ended us (a closed pipe, say), the server goes too
     raise click.ClickException(f"the server exited on its own (status {code}); see {hub.log_file}")
 
 

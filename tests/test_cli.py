@@ -939,3 +939,15 @@ def test_server_runs_a_hub_until_ctrl_c_and_keeps_its_data(
         assert again.stdout.startswith("Logged in as dora."), again.output
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
+
+
+def test_json_output_escapes_what_a_terminal_would_act_on(chatbus: Chatbus, hub: Hub) -> None:
+    chatbus.login("bob")
+    chatbus.login("alice")
+    Mailbox(hub, "bob").send("alice", "8-bit csi \x9b2J, override \u202eevil, кот 🐈")
+    output = chatbus.ok("history", "bob", "--json").stdout
+    assert "\x9b" not in output
+    assert "\u202e" not in output
+    assert "\\u009b" in output and "\\u202e" in output
+    body = json.loads(output)["messages"][0]["body"]
+    assert body == "8-bit csi \x9b2J, override \u202eevil, кот 🐈"  # exact for programs

@@ -13,7 +13,7 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.formatted_text import HTML
 from prompt_toolkit.history import InMemoryHistory
 
-from chatbus.errors import ChatbusError, InvalidName
+from chatbus.errors import ChatbusError, HubUnavailable, InvalidName
 from chatbus.messages import Message
 from chatbus.names import same_name
 from chatbus.presence import OnlineList, PresenceEvent
@@ -83,6 +83,7 @@ class ChatView:
         """Make ``peer`` the conversation: history, read marks, then live."""
 
         def prepare() -> None:
+            self.conversation.close()
             self.conversation = ConversationScreen(self.client, peer)
             self.client.notice(f"chat with {peer}; /help for commands")
             if self.history:
@@ -101,12 +102,11 @@ class ChatView:
         sender = message.envelope.sender
         if self.conversation.includes(message):
             if self.conversation.show(message) and same_name(sender, self.peer):
-                self.conversation.mark_read()
+                self.conversation.read_live()
         elif not same_name(sender, self.client.me):
-            self.unread[sender] = self.unread.get(sender, 0) + 1
+            self.unread = self.client.mailbox.unread_counts()
             self.client.notice(
-                f"new message from {sanitize(sender)} ({self.unread[sender]} unread): "
-                f"/switch {sanitize(sender)}"
+                f"new message from {sender} ({self.unread.get(sender, 1)} unread): /switch {sender}"
             )
         self._redraw()
 
@@ -129,14 +129,19 @@ class ChatView:
 
     def run(self) -> Outcome:
         self._open(self.peer)
-        while True:
-            try:
-                line = self._prompt.prompt(HTML("<b>[{}]</b> ").format(self.peer))
-            except EOFError:
-                return Outcome(back=False)
-            outcome = self._handle(line)
-            if outcome is not None:
-                return outcome
+        try:
+            while True:
+                try:
+                    line = self._prompt.prompt(HTML("<b>[{}]</b> ").format(self.peer))
+                except EOFError:
+                    return Outcome(back=False)
+                outcome = self._handle(line)
+                if outcome is not None:
+                    return outcome
+        finally:
+            # Until another view takes over, arriving messages wait for it.
+            self.client.hide(self)
+            self.conversation.close()
 
     def _handle(self, line: str) -> Outcome | None:
         if line.startswith("/") and not line.startswith("//"):
@@ -146,6 +151,11 @@ class ChatView:
             return None
         try:
             self.client.mailbox.send(self.peer, text)
+        except HubUnavailable as error:
+            # A stalled hub may still have stored it: the line shows up if so.
+            self.client.print(
+                self.client.style.error(f"not sent, or not confirmed: {sanitize(error.reason)}")
+            )
         except ChatbusError as error:
             self.client.print(self.client.style.error(f"not sent: {error}"))
         return None

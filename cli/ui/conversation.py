@@ -1,9 +1,16 @@
 """One conversation on screen: its history first, then live lines, each once."""
 
+from contextlib import suppress
+
+from chatbus.errors import ChatbusError
 from chatbus.messages import Message, in_conversation, stream_id_key
 
+from .coalesce import Coalesced
 from .live import LiveClient
 from .render import message_line
+
+# Messages from the peer shown within this time clear their unread count in one go.
+MARK_READ_DELAY = 0.3
 
 
 class ConversationScreen:
@@ -18,6 +25,7 @@ class ConversationScreen:
         self.client = client
         self.peer = peer
         self._shown_upto = "0-0"
+        self._read_later = Coalesced(MARK_READ_DELAY, self._mark_read_quietly)
 
     def includes(self, message: Message) -> bool:
         return in_conversation(self.client.me, self.peer, message.envelope)
@@ -45,3 +53,16 @@ class ConversationScreen:
 
     def mark_read(self) -> None:
         self.client.mailbox.mark_read(self.peer)
+
+    def read_live(self) -> None:
+        """A live message from the peer is on screen: its unread count goes soon."""
+        self._read_later.trigger()
+
+    def close(self) -> None:
+        """The conversation leaves the screen: what was shown is read."""
+        self._read_later.flush()
+
+    def _mark_read_quietly(self) -> None:
+        # Best effort: with the hub gone, the count stays until the next open.
+        with suppress(ChatbusError):
+            self.mark_read()

@@ -33,6 +33,10 @@ def _stop_on_signals() -> Iterator[None]:
     so the presence lease is released at once instead of expiring."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
+        # Once: a second signal (a closing terminal sends more than one) must
+        # not cut short the clean exit the first one started.
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
         raise KeyboardInterrupt
 
     previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
@@ -82,6 +86,15 @@ class LiveClient:
             for message in self._early:
                 view.on_message(message)
             self._early.clear()
+
+    def hide(self, view: View) -> None:
+        """``view`` leaves the screen; messages wait for the next view."""
+        with self.screen:
+            if self._view is view:
+                self._view = None
+
+    def showing(self, view: View) -> bool:
+        return self._view is view
 
     def print(self, line: str) -> None:
         """Print above the input line (the prompt is redrawn below it)."""

@@ -4,11 +4,13 @@ The list is printed again whenever someone comes or goes or a message arrives;
 a number always refers to the list printed last.
 """
 
+from contextlib import suppress
+
 from prompt_toolkit import PromptSession
 from prompt_toolkit.formatted_text import HTML
 
 from chatbus.accounts import Session
-from chatbus.errors import ChatbusError
+from chatbus.errors import ChatbusError, InvalidName, UnknownUser
 from chatbus.messages import Message
 from chatbus.names import same_name
 from chatbus.presence import OnlineList, PresenceEvent
@@ -16,10 +18,13 @@ from chatbus.sanitize import sanitize
 
 from ..context import App
 from .chat_view import open_chat
+from .coalesce import Coalesced
 from .live import LiveClient
 from .render import Style, colour_enabled
 
 MAX_LISTED = 30
+# Joins, leaves and messages within this time make one new list, not one each.
+REDRAW_DELAY = 0.3
 
 
 class Lobby:
@@ -28,6 +33,7 @@ class Lobby:
         self.unread = client.mailbox.unread_counts()
         self.shown: list[str] = []
         self._prompt: PromptSession[str] = PromptSession()
+        self._redraw = Coalesced(REDRAW_DELAY, self._redraw_now)
 
     def _entries(self) -> list[str]:
         me, online = self.client.me, self.client.online
@@ -64,13 +70,19 @@ class Lobby:
     # -- receiver events --------------------------------------------------
 
     def on_message(self, message: Message) -> None:
-        sender = message.envelope.sender
-        if not same_name(sender, self.client.me):
-            self.unread[sender] = self.unread.get(sender, 0) + 1
-            self.render()
+        if not same_name(message.envelope.sender, self.client.me):
+            self._redraw.trigger()
 
     def on_presence(self, online: OnlineList, event: PresenceEvent | None) -> None:
         if event is None or not same_name(event.name, self.client.me):
+            self._redraw.trigger()
+
+    def _redraw_now(self) -> None:
+        with self.client.screen:
+            if not self.client.showing(self):
+                return
+            with suppress(ChatbusError):  # the counts the hub has, when it answers
+                self.unread = self.client.mailbox.unread_counts()
             self.render()
 
     def on_connection(self, connected: bool, detail: str) -> None:
@@ -84,19 +96,25 @@ class Lobby:
 
     # -- input ------------------------------------------------------------
 
-    def _choose(self, line: str) -> str | None:
-        if line.isdigit():
-            number = int(line)
-            if not 1 <= number <= len(self.shown):
-                self.client.print(self.client.style.error(f"no number {number} in the list"))
-                return None
-            return self.shown[number - 1]
-        return self.client.app.peer(line)
+    def _choose(self, line: str) -> str:
+        """A number from the list printed last, or a name (digits-only ones too)."""
+        is_number = line.isascii() and line.isdigit()
+        if is_number and 1 <= int(line) <= len(self.shown):
+            return self.shown[int(line) - 1]
+        try:
+            return self.client.app.peer(line)
+        except (UnknownUser, InvalidName):
+            if is_number:
+                raise UnknownUser(f"no number {line} in the list") from None
+            raise
 
     def run(self) -> None:
         self.client.show(self, self.render)
         while True:
-            line = self._prompt.prompt(HTML("<b>chat with&gt;</b> ")).strip()
+            try:
+                line = self._prompt.prompt(HTML("<b>chat with&gt;</b> ")).strip()
+            except EOFError:  # Ctrl-D
+                return
             if line in ("/quit", "/exit"):
                 return
             if not line or line in ("/list", "/users", "/back"):
@@ -108,12 +126,13 @@ class Lobby:
             except ChatbusError as error:
                 self.client.print(self.client.style.error(str(error)))
                 continue
-            if peer is None:
-                continue
             if not open_chat(self.client, peer, from_lobby=True).back:
                 return
-            self.unread = self.client.mailbox.unread_counts()
-            self.client.show(self, self.render)
+            self.client.show(self, self._refresh)
+
+    def _refresh(self) -> None:
+        self.unread = self.client.mailbox.unread_counts()
+        self.render()
 
 
 def run_lobby(app: App, session: Session) -> None:

@@ -25,7 +25,7 @@ class PlainChat:
     def on_message(self, message: Message) -> None:
         from_peer = same_name(message.envelope.sender, self.conversation.peer)
         if from_peer and self.conversation.includes(message) and self.conversation.show(message):
-            self.conversation.mark_read()
+            self.conversation.read_live()
 
     def on_presence(self, online: OnlineList, event: PresenceEvent | None) -> None:
         """Presence is not part of the line format."""
@@ -54,5 +54,6 @@ class PlainChat:
                 refused += 1
                 click.echo(f"Error: message {number} not sent: {error}", err=True)
                 pending = pending[len(sendable) + 1 :]
+        self.conversation.close()
         if refused:
             raise click.exceptions.Exit(1)

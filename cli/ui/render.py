@@ -5,7 +5,9 @@ Every piece of text that came from the network goes through
 without passing through this module.
 """
 
+import json
 import os
+import re
 import sys
 import time
 import zlib
@@ -68,3 +70,18 @@ def message_line(message: Message, me: str, style: Style) -> str:
     stamp = style.dim(clock(message.accepted_ms))
     body = sanitize(message.envelope.body)
     return f"{stamp} {style.nick(sanitize(sender), own=own)}: {body}"
+
+
+# What JSON leaves as is but a terminal would act on: DEL, the C1 controls
+# (0x9B is an 8-bit CSI), bidirectional overrides, and the Unicode line breaks.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def safe_json(value: object) -> str:
+    """JSON for stdout: readable Unicode, but nothing a terminal interprets.
+
+    ``json.dumps`` escapes C0 controls; these are escaped too (``\\u009b``), so
+    the text stays exact for a program reading it and harmless on a screen.
+    """
+    text = json.dumps(value, ensure_ascii=False)
+    return _JSON_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
