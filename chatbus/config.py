@@ -3,6 +3,7 @@
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
 
@@ -14,8 +15,22 @@ DEFAULT_LEASE_TTL = 10.0
 DEFAULT_MAX_BODY = 4096
 DEFAULT_MAILBOX_MAXLEN = 10_000
 
-_NAMESPACE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# Not starting with a dot: the namespace is also a directory name under CHATBUS_HOME.
+_NAMESPACE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")
 _URL_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def display_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def default_home() -> Path:
@@ -43,11 +58,13 @@ class Settings:
     def __post_init__(self) -> None:
         if not self.url.startswith(_URL_SCHEMES):
             raise InvalidSetting(
-                f"invalid hub URL {self.url!r}: it must start with redis://, rediss:// or unix://"
+                f"invalid hub URL {display_url(self.url)!r}: "
+                "it must start with redis://, rediss:// or unix://"
             )
         if not _NAMESPACE.fullmatch(self.namespace):
             raise InvalidSetting(
-                f"invalid namespace {self.namespace!r}: use 1-64 of A-Z a-z 0-9 _ . -"
+                f"invalid namespace {self.namespace!r}: use 1-64 of A-Z a-z 0-9 _ . - "
+                "(not starting with a dot)"
             )
         if not 1.0 <= self.lease_ttl <= 3600.0:
             raise InvalidSetting("the lease TTL must be between 1 and 3600 seconds")

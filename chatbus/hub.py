@@ -2,7 +2,6 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 import redis.exceptions
@@ -10,7 +9,7 @@ from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.client import PubSub
 from redis.retry import Retry
 
-from .config import Settings
+from .config import Settings, display_url
 from .errors import HubRefused, HubUnavailable
 from .keys import Keys
 
@@ -24,19 +23,6 @@ def as_text(value: bytes | str) -> str:
     """A reply as text (replies are bytes: the clients do not decode). Bytes that
     are not UTF-8 become U+FFFD, which every validator then refuses."""
     return value.decode(errors="replace") if isinstance(value, bytes) else value
-
-
-def display_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def describe_failure(error: BaseException) -> str:

@@ -11,6 +11,7 @@ command without ``--as`` acts as the last one who logged in.
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 from .accounts import Session
@@ -19,12 +20,21 @@ from .names import is_valid_name, validate_name
 
 
 def _write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically, readable by the owner only."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    tmp.replace(path)
+    """Write ``text`` to ``path`` atomically, readable by the owner only.
+
+    mkstemp creates a new file (never an existing one or a link's target) with
+    mode 0600, so two logins at once, or a stale temporary file, cannot leave
+    the token readable by others.
+    """
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class IdentityStore:
@@ -43,6 +53,7 @@ class IdentityStore:
     def save(self, session: Session) -> Path:
         """Keep ``session`` and make it the one commands use by default."""
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.directory.chmod(0o700)
         path = self._file(session.name)
         _write_private(path, json.dumps({"name": session.name, "token": session.token}))
         _write_private(self._current, session.name)
@@ -52,7 +63,7 @@ class IdentityStore:
         """The name commands act as without ``--as``, if anyone logged in."""
         try:
             name = self._current.read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
+        except (OSError, UnicodeDecodeError):
             return None
         return name if is_valid_name(name) else None
 
@@ -69,6 +80,11 @@ class IdentityStore:
         except FileNotFoundError:
             raise NotLoggedIn(
                 f"{name!r} is not logged in here; run 'chatbus login {name}'"
+            ) from None
+        except OSError as error:
+            raise NotLoggedIn(
+                f"cannot read the saved session of {name!r} ({error.strerror}); "
+                f"run 'chatbus login {name}'"
             ) from None
         except (ValueError, KeyError, TypeError):
             raise NotLoggedIn(

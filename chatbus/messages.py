@@ -173,30 +173,39 @@ class Mailbox:
         ``before`` (a stream id, exclusive) pages back in time; the returned
         page's ``older`` is the cursor for the next page.
         """
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
         key = self.hub.keys.mailbox(self.owner)
-        newest_first = MailboxPage()
+        found: list[Message] = []
+        ids: set[str] = set()
+        dropped: Counter[str] = Counter()
         upper = f"({before}" if before else "+"
-        chunk = max(2 * limit, 100)
+        chunk = 100
         # One message more than asked for tells whether an older page exists.
-        while len(newest_first.messages) <= limit:
+        while len(found) <= limit:
             with self.hub.errors():
                 entries = cast(
                     StreamEntries, self.hub.redis.xrevrange(key, upper, "-", count=chunk)
                 )
             scanned = MailboxPage()
             decode_entries(entries, self.max_body, scanned)
-            newest_first.dropped += scanned.dropped
+            dropped += scanned.dropped
             for message in scanned.messages:
-                if in_conversation(self.owner, peer, message.envelope):
-                    newest_first.messages.append(message)
-                    if len(newest_first.messages) > limit:
+                # A send retried after a lost reply can be stored twice: show it once.
+                if in_conversation(self.owner, peer, message.envelope) and (
+                    message.envelope.id not in ids
+                ):
+                    ids.add(message.envelope.id)
+                    found.append(message)
+                    if len(found) > limit:
                         break
             if len(entries) < chunk:
                 break
             upper = "(" + entries[-1][0].decode()
-        more = len(newest_first.messages) > limit
-        messages = newest_first.messages[:limit][::-1]
-        return MailboxPage(messages, newest_first.dropped, messages[0].stream_id if more else None)
+            chunk = min(2 * chunk, 1000)  # a rare peer in a busy mailbox: fewer round trips
+        messages = found[:limit][::-1]
+        older = messages[0].stream_id if len(found) > limit else None
+        return MailboxPage(messages, dropped, older)
 
     def unread_counts(self) -> dict[str, int]:
         """Unread messages per sender, as the senders spell their names."""

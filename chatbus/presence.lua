@@ -83,7 +83,9 @@ elseif operation == 'leave' then
   drop_lease(ARGV[3] .. ':' .. ARGV[4])
   return settle(ARGV[3])
 elseif operation == 'snapshot' then
+  -- Names with a live lease only: more expired leases than one reap takes
+  -- are reaped (with their leave events) by the calls that follow.
   local seq = tonumber(redis.call('GET', seq_key) or '0')
-  return {seq, redis.call('ZRANGE', online, 0, -1)}
+  return {seq, redis.call('ZRANGEBYSCORE', online, '(' .. now, '+inf')}
 end
 return redis.error_reply('unknown presence operation ' .. tostring(operation))

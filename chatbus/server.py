@@ -6,6 +6,7 @@ docker-compose.yml and the test fixtures all start it with
 :data:`PERSISTENCE_ARGS`, so every hub keeps what it accepted across a restart.
 """
 
+import errno
 import importlib.util
 import shutil
 import signal
@@ -108,7 +109,15 @@ def port_in_use(bind: str, port: int) -> bool:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((bind, port))
-        except OSError:
+        except socket.gaierror:
+            raise ServerError(
+                f"cannot listen on {bind!r}: not an address of this machine"
+            ) from None
+        except OSError as error:
+            if error.errno == errno.EADDRNOTAVAIL:
+                raise ServerError(
+                    f"cannot listen on {bind}: not an address of this machine"
+                ) from None
             return True
     return False
 

@@ -114,3 +114,24 @@ def test_an_account_without_fields_is_damaged(hub: Hub) -> None:
     assert accounts.registered_name(hub, "bob") == "bob"
     with pytest.raises(DamagedRecord):
         accounts.login(hub, "bob", PASSWORD)
+
+
+def test_a_stale_readable_temporary_file_cannot_make_the_token_readable(tmp_path: Path) -> None:
+    store = IdentityStore(tmp_path, "chatbus")
+    store.save(accounts.Session("alice", "t1"))
+    for leftover in ("alice.json.tmp", ".alice.json.x"):
+        (tmp_path / "chatbus" / leftover).write_text("old")
+        (tmp_path / "chatbus" / leftover).chmod(0o644)
+    path = store.save(accounts.Session("alice", "t2"))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_an_unreadable_identity_is_a_clear_error(tmp_path: Path) -> None:
+    store = IdentityStore(tmp_path, "chatbus")
+    store.save(accounts.Session("alice", "t"))
+    path = tmp_path / "chatbus" / "alice.json"
+    path.unlink()
+    path.mkdir()  # a directory where the file should be
+    with pytest.raises(NotLoggedIn, match="cannot read the saved session of 'alice'"):
+        store.load("alice")

@@ -443,7 +443,7 @@ def test_an_invalid_url_is_a_one_line_error(chatbus: Chatbus, args: list[str]) -
 def test_an_invalid_namespace_is_a_one_line_error(chatbus: Chatbus, args: list[str]) -> None:
     line = one_line_error(chatbus(*args))
     assert line.startswith("Error: invalid namespace ")
-    assert line.endswith("use 1-64 of A-Z a-z 0-9 _ . -")
+    assert line.endswith("use 1-64 of A-Z a-z 0-9 _ . - (not starting with a dot)")
 
 
 @pytest.mark.parametrize(
@@ -951,3 +951,10 @@ def test_json_output_escapes_what_a_terminal_would_act_on(chatbus: Chatbus, hub:
     assert "\\u009b" in output and "\\u202e" in output
     body = json.loads(output)["messages"][0]["body"]
     assert body == "8-bit csi \x9b2J, override \u202eevil, кот 🐈"  # exact for programs
+
+
+def test_server_refuses_an_address_that_is_not_this_machines(chatbus: Chatbus) -> None:
+    result = chatbus("server", "--bind", "nosuchhost.invalid", "--port", str(free_port()))
+    assert one_line_error(result) == (
+        "Error: cannot listen on 'nosuchhost.invalid': not an address of this machine"
+    )

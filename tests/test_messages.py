@@ -5,6 +5,7 @@ import dataclasses
 import pytest
 
 from chatbus import accounts
+from chatbus.envelope import new_envelope
 from chatbus.errors import InvalidMessage, UnknownUser
 from chatbus.hub import Hub
 from chatbus.messages import SEND_BATCH, Mailbox
@@ -139,3 +140,25 @@ def test_junk_in_the_unread_counts_is_ignored(hub: Hub, users: tuple[Mailbox, Ma
         mapping={b"\xff": "1", "carol": "many", "\x1b[2J": "3", "dave": "-2"},
     )
     assert bob.unread_counts() == {"Alice": 1}
+
+
+def test_history_shows_a_message_stored_twice_once(
+    hub: Hub, users: tuple[Mailbox, Mailbox]
+) -> None:
+    alice, bob = users
+    envelope = new_envelope("Alice", "bob", "said once", hub.settings.max_body)
+    alice.deliver("bob", [envelope])
+    alice.deliver("bob", [envelope])  # a retry after a lost reply
+    assert [m.envelope.body for m in bob.conversation("Alice", 10).messages] == ["said once"]
+
+
+def test_history_finds_a_rare_peer_deep_in_a_busy_mailbox(
+    hub: Hub, users: tuple[Mailbox, Mailbox]
+) -> None:
+    alice, bob = users
+    accounts.register(hub, "carol", "password1")
+    alice.send("bob", "long ago")
+    Mailbox(hub, "carol").send_many("bob", (f"chatter {i}" for i in range(3000)))
+    page = bob.conversation("Alice", 5)
+    assert [m.envelope.body for m in page.messages] == ["long ago"]
+    assert page.older is None

@@ -1,11 +1,14 @@
 """Names and key layout: pure logic."""
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from redis.crc import key_slot
 
-from chatbus.errors import InvalidName
+from chatbus.config import Settings
+from chatbus.errors import InvalidName, InvalidSetting
 from chatbus.keys import Keys
 from chatbus.names import is_valid_name, same_name, validate_name
 
@@ -60,3 +63,17 @@ def test_every_key_lives_under_the_namespace() -> None:
 @given(st.text(max_size=40))
 def test_is_valid_name_never_raises(text: str) -> None:
     assert is_valid_name(text) in (True, False)
+
+
+@pytest.mark.parametrize("namespace", [".", "..", ".hidden", "a/b", "", "x" * 65])
+def test_namespaces_that_could_escape_the_home_directory_are_refused(
+    namespace: str, tmp_path: Path
+) -> None:
+    with pytest.raises(InvalidSetting, match="invalid namespace"):
+        Settings(namespace=namespace, home=tmp_path)
+
+
+def test_an_invalid_url_error_does_not_show_its_password(tmp_path: Path) -> None:
+    with pytest.raises(InvalidSetting) as raised:
+        Settings(url="http://:hunter2@example/0", home=tmp_path)
+    assert "hunter2" not in str(raised.value)

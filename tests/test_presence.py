@@ -10,10 +10,17 @@ from pathlib import Path
 import pytest
 from helpers import Recorder, wait_until
 
-from chatbus import accounts
+from chatbus import accounts, lua
 from chatbus.config import Settings
 from chatbus.hub import Hub
-from chatbus.presence import Lease, OnlineList, PresenceEvent, parse_event, snapshot
+from chatbus.presence import (
+    Lease,
+    OnlineList,
+    PresenceEvent,
+    parse_event,
+    presence_call,
+    snapshot,
+)
 from chatbus.receiver import Receiver
 
 AGENT = Path(__file__).parent / "agents" / "receiver_agent.py"
@@ -182,3 +189,16 @@ def test_junk_in_the_online_set_is_ignored_by_every_client(hub: Hub) -> None:
         assert recorder.online == ["alice"]
     finally:
         receiver.stop()
+
+
+def test_a_snapshot_never_lists_an_expired_lease_even_past_one_reap(hub: Hub) -> None:
+    ttl_ms = 500
+    joins = [presence_call(hub.keys, "join", f"gone{i:03d}", "lease", ttl_ms) for i in range(150)]
+    lua.run_calls(hub.redis, joins)  # more leases than one call reaps
+    expired_at = hub.time_ms() + ttl_ms
+    seq_before = int(hub.redis.get(hub.keys.presence_seq) or 0)
+    wait_until(lambda: hub.time_ms() > expired_at, 5, "the leases to expire in the hub's clock")
+    assert snapshot(hub)[1] == []
+    snapshot(hub)  # the next call reaps the rest
+    assert int(hub.redis.get(hub.keys.presence_seq) or 0) == seq_before + 150
+    assert hub.redis.zcard(hub.keys.online) == 0
