@@ -48,9 +48,12 @@ class DamagedRecord(ChatbusError):
 class HubUnavailable(ChatbusError):
     """The Redis hub cannot be reached or refused the connection."""
 
-    def __init__(self, url: str, reason: str) -> None:
+    def __init__(self, url: str, reason: str, *, stalled: bool = False) -> None:
         self.url = url
         self.reason = reason
+        # True when the hub stopped answering (a timeout): unlike a refused
+        # connection, the last command may have been carried out.
+        self.stalled = stalled
         super().__init__(
             f"cannot reach the hub at {url} ({reason}). Start one with "
             "'chatbus server' or 'docker compose up -d', or point --url/CHATBUS_URL at yours"

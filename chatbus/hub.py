@@ -81,7 +81,8 @@ class Hub:
         try:
             yield
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
-            raise HubUnavailable(self.url, describe_failure(error)) from error
+            stalled = isinstance(error, redis.exceptions.TimeoutError)
+            raise HubUnavailable(self.url, describe_failure(error), stalled=stalled) from error
         except redis.exceptions.ResponseError as error:
             text = describe_failure(error)
             if "unknown command" in text.lower():

@@ -35,7 +35,7 @@ import redis.exceptions
 
 from .envelope import BadEnvelope, decode_envelope, max_payload, split_delivery
 from .errors import HubRefused, HubUnavailable
-from .hub import SOCKET_TIMEOUT, Hub
+from .hub import SOCKET_TIMEOUT, Hub, describe_failure
 from .messages import SEND_BATCH, Mailbox, Message, stream_id_key
 from .names import same_name
 from .presence import Lease, OnlineList, PresenceEvent, parse_event, snapshot
@@ -166,7 +166,7 @@ class Receiver:
             except HubUnavailable as error:
                 detail = error.reason
             except (*_CONNECTION_ERRORS, DeadConnection) as error:
-                detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+                detail = describe_failure(error)
             except Exception as error:  # a bug must not end receiving for good
                 log.exception("receiver failed; reconnecting")
                 detail = f"internal error: {type(error).__name__}"

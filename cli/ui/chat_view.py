@@ -117,12 +117,7 @@ class ChatView:
         self._redraw()
 
     def on_connection(self, connected: bool, detail: str) -> None:
-        if connected:
-            self.client.notice("connected to the hub")
-        else:
-            self.client.print(
-                self.client.style.error(f"lost the hub ({sanitize(detail)}); reconnecting")
-            )
+        self.client.report_connection(connected, detail)
         self._redraw()
 
     # -- input (main thread) ----------------------------------------------
@@ -153,9 +148,10 @@ class ChatView:
             self.client.mailbox.send(self.peer, text)
         except HubUnavailable as error:
             # A stalled hub may still have stored it: the line shows up if so.
-            self.client.print(
-                self.client.style.error(f"not sent, or not confirmed: {sanitize(error.reason)}")
+            outcome = (
+                "not confirmed (it shows up if the hub got it)" if error.stalled else "not sent"
             )
+            self.client.print(self.client.style.error(f"{outcome}: {sanitize(error.reason)}"))
         except ChatbusError as error:
             self.client.print(self.client.style.error(f"not sent: {error}"))
         return None

@@ -18,6 +18,7 @@ from chatbus.accounts import Session
 from chatbus.messages import Mailbox, Message
 from chatbus.presence import OnlineList, PresenceEvent
 from chatbus.receiver import Receiver
+from chatbus.sanitize import sanitize
 
 from ..context import App
 from .render import Style
@@ -102,6 +103,13 @@ class LiveClient:
 
     def notice(self, text: str) -> None:
         self.print(self.style.notice(text))
+
+    def report_connection(self, connected: bool, detail: str) -> None:
+        """Say that the hub was lost or is back (the receiver reconnects by itself)."""
+        if connected:
+            self.notice("connected to the hub")
+        else:
+            self.print(self.style.error(f"lost the hub ({sanitize(detail)}); reconnecting"))
 
     def on_message(self, message: Message) -> None:
         with self.screen:

@@ -86,13 +86,9 @@ class Lobby:
             self.render()
 
     def on_connection(self, connected: bool, detail: str) -> None:
+        self.client.report_connection(connected, detail)
         if connected:
-            self.client.notice("connected to the hub")
             self.render()
-        else:
-            self.client.print(
-                self.client.style.error(f"lost the hub ({sanitize(detail)}); reconnecting")
-            )
 
     # -- input ------------------------------------------------------------
 
