@@ -65,11 +65,15 @@ def _call(hub: Hub, operation: str, *args: str | int) -> Any:
 
 
 def snapshot(hub: Hub) -> tuple[int, list[str]]:
-    """The online names and the seq of the last event they include."""
+    """The online names, sorted case-insensitively, and the seq of the last event they include.
+
+    The hub replies in lease-expiry order, which changes with every heartbeat;
+    sorting here gives every caller the stable order a user expects to read.
+    """
     seq, stored = _call(hub, "snapshot")
     # Only names a chatbus client could have put there; anything else is junk.
     names = [name for name in map(as_text, stored) if is_valid_name(name)]
-    return int(seq), names
+    return int(seq), sorted(names, key=str.lower)
 
 
 class Lease:

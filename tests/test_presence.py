@@ -63,6 +63,13 @@ def test_a_name_stays_online_while_any_of_its_leases_lives(hub: Hub) -> None:
     assert snapshot(hub)[1] == []
 
 
+def test_the_snapshot_lists_names_alphabetically_whatever_the_lease_order(hub: Hub) -> None:
+    # Leases taken later expire later; the hub keeps expiry order, users read names.
+    for name in ("zoe", "Bob", "alice"):
+        Lease(hub, name).renew()
+    assert snapshot(hub)[1] == ["alice", "Bob", "zoe"]
+
+
 def test_an_expired_lease_is_reaped_on_the_next_read(hub: Hub, settings: Settings) -> None:
     Lease(hub, "ghost").renew()
     seq_before, names = snapshot(hub)
