@@ -23,6 +23,7 @@ MAX_PASSWORD = 1024
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 
 _REGISTER = lua.load("register.lua")
+_CHANGE_PASSWORD = lua.load("change_password.lua")
 
 
 @dataclass(frozen=True)
@@ -122,23 +123,72 @@ def register(hub: Hub, name: str, password: str) -> Session:
     return Session(name, token)
 
 
-def login(hub: Hub, name: str, password: str) -> Session:
-    """Log in to the registered account ``name`` with its password."""
+def _stored_account(hub: Hub, name: str) -> _Account:
+    """The registered account ``name``; UnknownUser if there is none."""
     validate_name(name)
     with hub.errors():
         account = hub.redis.hgetall(hub.keys.account(name))
     if not account:
         raise UnknownUser(f"no account named {name!r}")
-    stored = _Account.parse({as_text(k): as_text(v) for k, v in account.items()}, name)
-    given = _scrypt(password, stored.salt, stored.n, stored.r, stored.p)
-    if not hmac.compare_digest(stored.digest, given):
+    return _Account.parse({as_text(k): as_text(v) for k, v in account.items()}, name)
+
+
+def _check_password(account: _Account, password: str) -> None:
+    given = _scrypt(password, account.salt, account.n, account.r, account.p)
+    if not hmac.compare_digest(account.digest, given):
         raise WrongPassword(
-            f"wrong password for {stored.name!r} (if that name is not yours, choose another)"
+            f"wrong password for {account.name!r} (if that name is not yours, choose another)"
         )
+
+
+def login(hub: Hub, name: str, password: str) -> Session:
+    """Log in to the registered account ``name`` with its password."""
+    stored = _stored_account(hub, name)
+    _check_password(stored, password)
     token = secrets.token_urlsafe(32)
     with hub.errors():
         hub.redis.hset(hub.keys.sessions(name), token_digest(token), time.time_ns() // 1_000_000)
     return Session(stored.name, token)
+
+
+def change_password(hub: Hub, session: Session, current: str, new: str) -> int:
+    """Give ``session``'s account the password ``new`` and end its other sessions.
+
+    ``current`` must be the account's password: a session token alone (a
+    copied identity file) cannot take the account over. Ending the other
+    sessions is what makes a change useful after a leak. Returns how many
+    other sessions were ended.
+    """
+    check_password_rules(new)
+    verify(hub, session)
+    stored = _stored_account(hub, session.name)
+    _check_password(stored, current)
+    salt = secrets.token_bytes(16)
+    digest = _scrypt(new, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    with hub.errors():
+        ended = int(
+            _CHANGE_PASSWORD(
+                hub.redis,
+                [hub.keys.account(session.name), hub.keys.sessions(session.name)],
+                [
+                    stored.digest.hex(),
+                    salt.hex(),
+                    digest.hex(),
+                    SCRYPT_N,
+                    SCRYPT_R,
+                    SCRYPT_P,
+                    token_digest(session.token),
+                ],
+            )
+        )
+    if ended == -1:
+        raise WrongPassword(
+            f"the password of {stored.name!r} was changed elsewhere a moment ago; "
+            "nothing was changed here"
+        )
+    if ended == -2:
+        raise _session_ended(session)
+    return ended
 
 
 def verify(hub: Hub, session: Session) -> None:
@@ -146,10 +196,14 @@ def verify(hub: Hub, session: Session) -> None:
     with hub.errors():
         known = hub.redis.hexists(hub.keys.sessions(session.name), token_digest(session.token))
     if not known:
-        raise NotLoggedIn(
-            f"the hub no longer accepts the session of {session.name!r}; "
-            f"log in again with 'chatbus login {session.name}'"
-        )
+        raise _session_ended(session)
+
+
+def _session_ended(session: Session) -> NotLoggedIn:
+    return NotLoggedIn(
+        f"the hub no longer accepts the session of {session.name!r}; "
+        f"log in again with 'chatbus login {session.name}'"
+    )
 
 
 def logout(hub: Hub, session: Session) -> None:

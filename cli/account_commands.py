@@ -1,4 +1,4 @@
-"""``chatbus login``, ``logout`` and ``whoami``."""
+"""``chatbus login``, ``passwd``, ``logout`` and ``whoami``."""
 
 import os
 import sys
@@ -15,30 +15,29 @@ from .ui.render import Style, colour_enabled
 from .ui.terminal import interactive
 
 
-def _read_password(name: str, registering: bool, password_stdin: bool) -> str:
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-        if not password:
+def _read_secret(
+    prompt: str, *, env: str, from_stdin: bool, repeat: str | None = None, hint: str = ""
+) -> str:
+    """A password: the next line of stdin, else ``env``, else a hidden prompt
+    on a terminal (after ``hint``, and typed twice when ``repeat`` is given)."""
+    what = prompt.lower()
+    if from_stdin:
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
             raise click.ClickException(
-                "--password-stdin was given but standard input had no password"
+                f"--password-stdin was given but standard input had no {what}"
             )
-        return password
-    from_env = os.environ.get("CHATBUS_PASSWORD")
+        return line
+    from_env = os.environ.get(env)
     if from_env is not None:
         return from_env
     if not sys.stdin.isatty():
         raise click.ClickException(
-            "no password: type it on a terminal, or pass CHATBUS_PASSWORD or --password-stdin"
+            f"no {what}: type it on a terminal, or pass {env} or --password-stdin"
         )
-    if registering:
-        click.echo(
-            f"{name} is a new name: choose a password ({accounts.MIN_PASSWORD}+ characters)."
-        )
-    typed: str = click.prompt(
-        "Password",
-        hide_input=True,
-        confirmation_prompt="Repeat the password" if registering else False,
-    )
+    if hint:
+        click.echo(hint)
+    typed: str = click.prompt(prompt, hide_input=True, confirmation_prompt=repeat or False)
     return typed
 
 
@@ -59,7 +58,16 @@ def login(app: App, name: str, password_stdin: bool) -> None:
     """
     validate_name(name)
     registered = accounts.registered_name(app.hub, name)
-    password = _read_password(name, registered is None, password_stdin)
+    registering = registered is None
+    password = _read_secret(
+        "Password",
+        env="CHATBUS_PASSWORD",
+        from_stdin=password_stdin,
+        repeat="Repeat the password" if registering else None,
+        hint=f"{name} is a new name: choose a password ({accounts.MIN_PASSWORD}+ characters)."
+        if registering
+        else "",
+    )
     if registered is None:
         session = accounts.register(app.hub, name, password)
         click.echo(f"Registered {session.name} and logged in.")
@@ -86,6 +94,37 @@ def logout(app: App) -> None:
     accounts.logout(app.hub, session)
     app.identities.remove(session)
     click.echo(f"Logged out {session.name}.")
+
+
+@click.command()
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the current password, then the new one, from the first two lines of stdin.",
+)
+@friendly_errors
+@hub_options
+@as_option
+def passwd(app: App, password_stdin: bool) -> None:
+    """Change your password, and log out your other sessions.
+
+    Asks for the current password, then the new one twice (or takes them from
+    CHATBUS_PASSWORD and CHATBUS_NEW_PASSWORD, or --password-stdin). The
+    session here stays logged in; every other one, on this machine or
+    another, must log in again with the new password.
+    """
+    session = app.session()
+    current = _read_secret("Current password", env="CHATBUS_PASSWORD", from_stdin=password_stdin)
+    new = _read_secret(
+        "New password",
+        env="CHATBUS_NEW_PASSWORD",
+        from_stdin=password_stdin,
+        repeat="Repeat the new password",
+        hint=f"The new password: {accounts.MIN_PASSWORD}+ characters.",
+    )
+    ended = accounts.change_password(app.hub, session, current, new)
+    others = f"{ended} other session{'' if ended == 1 else 's'}"
+    click.echo(f"Changed the password of {session.name}; logged out {others}.")
 
 
 @click.command()

@@ -4,7 +4,7 @@ import click
 
 from chatbus import __version__
 
-from .account_commands import login, logout, whoami
+from .account_commands import login, logout, passwd, whoami
 from .chat_command import chat
 from .context import group_namespace_option, group_url_option
 from .query_commands import history, send, users
@@ -29,5 +29,5 @@ def cli(url: str | None, namespace: str | None) -> None:
     """
 
 
-for command in (server, login, chat, users, send, history, logout, whoami):
+for command in (server, login, chat, users, send, history, passwd, logout, whoami):
     cli.add_command(command)

@@ -1,6 +1,7 @@
 """Accounts, sessions and the local identity, against a real hub."""
 
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,65 @@ def test_the_hub_keeps_only_a_hash_of_the_token_and_logout_revokes_it(hub: Hub) 
     accounts.logout(hub, session)
     with pytest.raises(NotLoggedIn, match="log in again"):
         accounts.verify(hub, session)
+
+
+def test_a_password_change_ends_the_other_sessions_and_keeps_this_one(hub: Hub) -> None:
+    laptop = accounts.register(hub, "alice", PASSWORD)
+    phone = accounts.login(hub, "alice", PASSWORD)
+    stolen = accounts.login(hub, "alice", PASSWORD)
+    assert accounts.change_password(hub, laptop, PASSWORD, "a new secret") == 2
+    accounts.verify(hub, laptop)
+    for ended in (phone, stolen):
+        with pytest.raises(NotLoggedIn):
+            accounts.verify(hub, ended)
+    with pytest.raises(WrongPassword):
+        accounts.login(hub, "alice", PASSWORD)
+    assert accounts.login(hub, "alice", "a new secret").name == "alice"
+
+
+def test_a_password_change_needs_the_current_password_and_a_valid_new_one(hub: Hub) -> None:
+    session = accounts.register(hub, "alice", PASSWORD)
+    other = accounts.login(hub, "alice", PASSWORD)
+    before = hub.redis.hgetall(hub.keys.account("alice"))
+    with pytest.raises(WrongPassword, match="wrong password for 'alice'"):
+        accounts.change_password(hub, session, "a guess at it", "a new secret")
+    with pytest.raises(WeakPassword, match="at least 8 characters"):
+        accounts.change_password(hub, session, PASSWORD, "short")
+    accounts.logout(hub, session)
+    with pytest.raises(NotLoggedIn, match="log in again"):
+        accounts.change_password(hub, session, PASSWORD, "a new secret")
+    # Nothing changed: same hash, and the other session still works.
+    assert hub.redis.hgetall(hub.keys.account("alice")) == before
+    accounts.verify(hub, other)
+
+
+def test_a_password_change_racing_another_change_or_a_logout_changes_nothing(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here = accounts.register(hub, "alice", PASSWORD)
+    elsewhere = accounts.login(hub, "alice", PASSWORD)
+    check = accounts._check_password
+
+    def then(meanwhile: Callable[[], object]) -> None:
+        """Run ``meanwhile`` after the password check, before the change is stored."""
+
+        def checked(account: accounts._Account, password: str) -> None:
+            check(account, password)
+            monkeypatch.setattr(accounts, "_check_password", check)
+            meanwhile()
+
+        monkeypatch.setattr(accounts, "_check_password", checked)
+
+    then(lambda: accounts.logout(hub, here))
+    with pytest.raises(NotLoggedIn, match="log in again"):
+        accounts.change_password(hub, here, PASSWORD, "changed here")
+    accounts.verify(hub, elsewhere)
+
+    here = accounts.login(hub, "alice", PASSWORD)
+    then(lambda: accounts.change_password(hub, elsewhere, PASSWORD, "changed elsewhere"))
+    with pytest.raises(WrongPassword, match="changed elsewhere a moment ago"):
+        accounts.change_password(hub, here, PASSWORD, "changed here")
+    assert accounts.login(hub, "alice", "changed elsewhere").name == "alice"
 
 
 def test_identity_file_is_private_and_names_the_current_user(tmp_path: Path) -> None:

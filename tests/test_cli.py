@@ -6,6 +6,7 @@ real terminal (password prompts, the lobby, colour) runs the installed
 console script with pipes or a pty.
 """
 
+import dataclasses
 import io
 import json
 import os
@@ -41,7 +42,7 @@ from chatbus.presence import Lease, snapshot
 from chatbus.receiver import Receiver
 from chatbus.server import HubProcess
 
-COMMANDS = ("server", "login", "chat", "users", "send", "history", "logout", "whoami")
+COMMANDS = ("server", "login", "chat", "users", "send", "history", "passwd", "logout", "whoami")
 NOT_LOGGED_IN = "Error: nobody is logged in here; run 'chatbus login NAME' first"
 TOO_LONG = "x" * 4097  # the default limit is 4096 bytes
 
@@ -373,9 +374,113 @@ def test_as_picks_among_users_logged_in_from_one_home(chatbus: Chatbus) -> None:
     )
 
 
+# -- passwd -------------------------------------------------------------------
+
+NEW_PASSWORD = "a brand new secret"
+
+
+def test_passwd_changes_the_password_and_logs_out_the_other_sessions(
+    chatbus: Chatbus, settings: Settings, tmp_path: Path
+) -> None:
+    laptop = chatbus
+    phone = Chatbus(dataclasses.replace(settings, home=tmp_path / "phone"))
+    laptop.login("alice")
+    phone.login("alice")
+    changed = laptop.ok("passwd", CHATBUS_PASSWORD=PASSWORD, CHATBUS_NEW_PASSWORD=NEW_PASSWORD)
+    assert changed.stdout == "Changed the password of alice; logged out 1 other session.\n"
+    assert laptop.ok("whoami").stdout.startswith("alice on ")
+    assert one_line_error(phone("whoami")).startswith(
+        "Error: the hub no longer accepts the session of 'alice'"
+    )
+    assert one_line_error(phone("login", "alice", CHATBUS_PASSWORD=PASSWORD)).startswith(
+        "Error: wrong password for 'alice'"
+    )
+    phone.login("alice", NEW_PASSWORD)
+    # Scripts give both passwords on stdin, the current one first.
+    again = laptop.ok("passwd", "--password-stdin", stdin=f"{NEW_PASSWORD}\n{PASSWORD}\n")
+    assert again.stdout == "Changed the password of alice; logged out 1 other session.\n"
+    laptop.login("alice")
+
+
+@pytest.mark.parametrize(
+    ("env", "stdin", "error"),
+    [
+        (
+            {"CHATBUS_PASSWORD": "not the password", "CHATBUS_NEW_PASSWORD": NEW_PASSWORD},
+            None,
+            "Error: wrong password for 'alice' (if that name is not yours, choose another)",
+        ),
+        (
+            {"CHATBUS_PASSWORD": PASSWORD, "CHATBUS_NEW_PASSWORD": "short"},
+            None,
+            "Error: the password must be at least 8 characters long",
+        ),
+        (
+            {},
+            "",
+            "Error: no current password: type it on a terminal, "
+            "or pass CHATBUS_PASSWORD or --password-stdin",
+        ),
+        (
+            {"CHATBUS_PASSWORD": PASSWORD},
+            "",
+            "Error: no new password: type it on a terminal, "
+            "or pass CHATBUS_NEW_PASSWORD or --password-stdin",
+        ),
+    ],
+    ids=["wrong-current", "weak-new", "no-current", "no-new"],
+)
+def test_passwd_refusals_are_one_line_and_change_nothing(
+    chatbus: Chatbus, hub: Hub, env: dict[str, str], stdin: str | None, error: str
+) -> None:
+    chatbus.login("alice")
+    before = hub.redis.hgetall(hub.keys.account("alice"))
+    assert one_line_error(chatbus("passwd", stdin=stdin, **env)) == error
+    assert hub.redis.hgetall(hub.keys.account("alice")) == before
+    chatbus.ok("whoami")
+
+
+def test_passwd_with_password_stdin_needs_both_lines(chatbus: Chatbus) -> None:
+    chatbus.login("alice")
+    assert one_line_error(chatbus("passwd", "--password-stdin", stdin=f"{PASSWORD}\n")) == (
+        "Error: --password-stdin was given but standard input had no new password"
+    )
+
+
+def test_passwd_on_a_terminal_hides_both_and_asks_for_the_new_one_twice(
+    chatbus: Chatbus, settings: Settings, hub: Hub
+) -> None:
+    chatbus.login("alice")
+    child = pexpect.spawn(CHATBUS, ["passwd"], env=_pty_env(settings), encoding="utf-8", timeout=15)
+    child.logfile_read = transcript = io.StringIO()
+    try:
+        child.expect_exact("Current password: ")
+        child.sendline(PASSWORD)
+        child.expect_exact("The new password: 8+ characters.")
+        child.expect_exact("New password: ")
+        child.sendline(NEW_PASSWORD)
+        child.expect_exact("Repeat the new password: ")
+        child.sendline(NEW_PASSWORD)
+        child.expect_exact("Changed the password of alice; logged out 0 other sessions.")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+    assert PASSWORD not in transcript.getvalue()
+    assert NEW_PASSWORD not in transcript.getvalue()
+    assert accounts.login(hub, "alice", NEW_PASSWORD).name == "alice"
+
+
 @pytest.mark.parametrize(
     "args",
-    [["whoami"], ["logout"], ["send", "bob", "hi"], ["history", "bob"], ["chat", "bob"]],
+    [
+        ["whoami"],
+        ["logout"],
+        ["send", "bob", "hi"],
+        ["history", "bob"],
+        ["chat", "bob"],
+        ["passwd"],
+    ],
     ids=lambda args: args[0],
 )
 def test_commands_that_need_a_login_say_so(chatbus: Chatbus, args: list[str]) -> None:
