@@ -14,7 +14,14 @@ import time
 from dataclasses import dataclass
 
 from . import lua
-from .errors import DamagedRecord, NameTaken, NotLoggedIn, UnknownUser, WeakPassword, WrongPassword
+from .errors import (
+    DamagedRecord,
+    NameTaken,
+    SessionEnded,
+    UnknownUser,
+    WeakPassword,
+    WrongPassword,
+)
 from .hub import Hub, as_text
 from .names import is_valid_name, same_name, validate_name
 
@@ -192,15 +199,15 @@ def change_password(hub: Hub, session: Session, current: str, new: str) -> int:
 
 
 def verify(hub: Hub, session: Session) -> None:
-    """Raise NotLoggedIn unless the hub still accepts ``session``."""
+    """Raise SessionEnded unless the hub still accepts ``session``."""
     with hub.errors():
         known = hub.redis.hexists(hub.keys.sessions(session.name), token_digest(session.token))
     if not known:
         raise _session_ended(session)
 
 
-def _session_ended(session: Session) -> NotLoggedIn:
-    return NotLoggedIn(
+def _session_ended(session: Session) -> SessionEnded:
+    return SessionEnded(
         f"the hub no longer accepts the session of {session.name!r}; "
         f"log in again with 'chatbus login {session.name}'"
     )

@@ -33,6 +33,10 @@ class NotLoggedIn(ChatbusError):
     """There is no saved session, or the hub no longer accepts it."""
 
 
+class SessionEnded(NotLoggedIn):
+    """A saved session the hub no longer accepts (logged out, or the password changed)."""
+
+
 class InvalidMessage(ChatbusError):
     """A message body that cannot be sent: empty, too long, or not text."""
 

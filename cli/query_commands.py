@@ -5,7 +5,7 @@ import time
 
 import click
 
-from chatbus.errors import InvalidMessage, NotLoggedIn
+from chatbus.errors import InvalidMessage, NotLoggedIn, SessionEnded
 from chatbus.messages import Mailbox, Message
 from chatbus.presence import snapshot
 
@@ -33,7 +33,10 @@ def users(app: App, as_json: bool) -> None:
     _, online = snapshot(app.hub)
     try:
         session = app.session()
-    except NotLoggedIn:
+    except NotLoggedIn as why:
+        if isinstance(why, SessionEnded):
+            # Say why the unread counts are missing, without failing the listing.
+            click.echo(f"Note: {why}", err=True)
         unread = None
         me = None
     else:

@@ -389,9 +389,14 @@ def test_passwd_changes_the_password_and_logs_out_the_other_sessions(
     changed = laptop.ok("passwd", CHATBUS_PASSWORD=PASSWORD, CHATBUS_NEW_PASSWORD=NEW_PASSWORD)
     assert changed.stdout == "Changed the password of alice; logged out 1 other session.\n"
     assert laptop.ok("whoami").stdout.startswith("alice on ")
-    assert one_line_error(phone("whoami")).startswith(
-        "Error: the hub no longer accepts the session of 'alice'"
+    ended = (
+        "the hub no longer accepts the session of 'alice'; log in again with 'chatbus login alice'"
     )
+    assert one_line_error(phone("whoami")) == f"Error: {ended}"
+    # Listing who is online still works, and says why there are no unread counts.
+    listing = phone.ok("users")
+    assert listing.stderr == f"Note: {ended}\n"
+    assert listing.stdout.startswith("Nobody is online.")
     assert one_line_error(phone("login", "alice", CHATBUS_PASSWORD=PASSWORD)).startswith(
         "Error: wrong password for 'alice'"
     )
