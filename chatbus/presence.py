@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from . import lua
-from .hub import Hub, as_text
+from .hub import Hub
 from .keys import Keys
-from .names import is_valid_name
+from .names import is_valid_name, valid_names
 
 _PRESENCE = lua.load("presence.lua")
 
@@ -72,8 +72,7 @@ def snapshot(hub: Hub) -> tuple[int, list[str]]:
     """
     seq, stored = _call(hub, "snapshot")
     # Only names a chatbus client could have put there; anything else is junk.
-    names = [name for name in map(as_text, stored) if is_valid_name(name)]
-    return int(seq), sorted(names, key=str.lower)
+    return int(seq), sorted(valid_names(stored), key=str.lower)
 
 
 class Lease:

@@ -10,7 +10,7 @@ from redis.crc import key_slot
 from chatbus.config import Settings
 from chatbus.errors import InvalidName, InvalidSetting
 from chatbus.keys import Keys
-from chatbus.names import is_valid_name, same_name, validate_name
+from chatbus.names import is_valid_name, same_name, valid_names, validate_name
 
 
 @pytest.mark.parametrize("name", ["a", "Alice", "bob_2", "x-y", "A" * 32, "0"])
@@ -77,3 +77,21 @@ def test_an_invalid_url_error_does_not_show_its_password(tmp_path: Path) -> None
     with pytest.raises(InvalidSetting) as raised:
         Settings(url="http://:hunter2@example/0", home=tmp_path)
     assert "hunter2" not in str(raised.value)
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.from_regex(r"[A-Za-z0-9_-]{1,32}", fullmatch=True).map(str.encode),
+            st.binary(max_size=40),
+        ),
+        max_size=20,
+    )
+)
+def test_a_list_of_names_from_the_hub_keeps_exactly_the_valid_ones(stored: list[bytes]) -> None:
+    one_by_one = [n for n in (s.decode(errors="replace") for s in stored) if is_valid_name(n)]
+    assert valid_names(stored) == one_by_one
+
+
+def test_an_entry_holding_a_line_break_is_not_taken_for_two_names() -> None:
+    assert valid_names([b"alice", b"bob\ncarol"]) == ["alice"]
