@@ -5,12 +5,15 @@ its own on the shared hub, so tests cannot see each other's keys and nothing
 needs flushing; tests that kill or pause a hub get one of their own.
 """
 
+import os
+import signal
 import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from chatbus.config import Settings
 from chatbus.hub import Hub
@@ -18,6 +21,19 @@ from chatbus.server import HubProcess, ServerBinary, find_server
 
 # Short leases keep the crash tests quick; the default is 10 s.
 TEST_LEASE_TTL = 2.0
+
+# Hypothesis's per-example deadline (200 ms) is a timing assertion: a busy
+# machine fails it. Speed belongs to the benchmarks.
+hypothesis_settings.register_profile("chatbus", deadline=None)
+hypothesis_settings.load_profile("chatbus")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ctrl_c_reaches_the_commands_under_test() -> None:
+    """Started in the background (``make test &``, nohup), pytest inherits an
+    ignored SIGINT and so would every chatbus it starts: the Ctrl-C tests
+    would hang. Taking a handler here gives the children the default back."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def free_port() -> int:
@@ -47,6 +63,21 @@ def own_hub(tmp_path: Path, server_binary: ServerBinary) -> Iterator[HubProcess]
     hub = HubProcess(server_binary, free_port(), tmp_path / "hub")
     with hub:
         yield hub
+
+
+@pytest.fixture
+def started_servers() -> Iterator[list[tuple[int, int]]]:
+    """(pid, port) of every server a test's ``chatbus server`` started.
+
+    The server runs in a session of its own: if a test fails before chatbus
+    stopped it, it is stopped here rather than left running.
+    """
+    started: list[tuple[int, int]] = []
+    yield started
+    for pid, port in started:
+        cmdline = Path(f"/proc/{pid}/cmdline")
+        if cmdline.exists() and f":{port}" in cmdline.read_text():
+            os.kill(pid, signal.SIGKILL)
 
 
 def make_settings(hub: HubProcess, home: Path, **overrides: object) -> Settings:

@@ -9,7 +9,6 @@ console script with pipes or a pty.
 import dataclasses
 import io
 import json
-import os
 import re
 import signal
 import subprocess
@@ -990,21 +989,6 @@ def test_server_without_redis_server_on_path_says_so(chatbus: Chatbus, tmp_path:
     line = one_line_error(result)
     assert line.startswith("Error: no redis-server on PATH: ")
     assert "--engine valkey" in line
-
-
-@pytest.fixture
-def started_servers() -> Iterator[list[tuple[int, int]]]:
-    """(pid, port) of every server a test's ``chatbus server`` started.
-
-    The server runs in a session of its own: if a test fails before chatbus
-    stopped it, it is stopped here rather than left running.
-    """
-    started: list[tuple[int, int]] = []
-    yield started
-    for pid, port in started:
-        cmdline = Path(f"/proc/{pid}/cmdline")
-        if cmdline.exists() and f":{port}" in cmdline.read_text():
-            os.kill(pid, signal.SIGKILL)
 
 
 @contextmanager

@@ -192,7 +192,7 @@ def test_ctrl_c_leaves_at_once_and_releases_presence(world: World) -> None:
     world.logged_in("alice")
     alice = world.terminal("alice", "chat", "bob")
     alice.expect(r"\[bob\]")
-    assert snapshot(world.hub)[1] == ["alice"]
+    wait_until(lambda: snapshot(world.hub)[1] == ["alice"], TIMEOUT, "alice online")
     alice.child.sendintr()
     alice.child.expect(pexpect.EOF)
     alice.child.close()
@@ -267,7 +267,7 @@ def test_a_terminated_chat_releases_presence_at_once(world: World, how: signal.S
     world.logged_in("alice")
     alice = world.terminal("alice", "chat", "bob")
     alice.expect(r"\[bob\]")
-    assert snapshot(world.hub)[1] == ["alice"]
+    wait_until(lambda: snapshot(world.hub)[1] == ["alice"], TIMEOUT, "alice online")
     alice.child.kill(how)
     alice.child.expect(pexpect.EOF)
     assert "Traceback" not in alice.screen_so_far()

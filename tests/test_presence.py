@@ -163,13 +163,18 @@ def test_a_client_killed_with_sigkill_leaves_within_the_lease_ttl(
     agent.send_signal(signal.SIGKILL)
     agent.wait()
     # The watcher's own heartbeats reap the dead lease: within the TTL plus one
-    # heartbeat interval of the watcher (a third of the TTL).
+    # heartbeat interval of the watcher (a third of the TTL), plus a second for
+    # a busy machine. Reaping only at the next lease's end (2 x TTL) fails this.
     wait_until(lambda: "crasher" not in watcher.online, settings.lease_ttl * 2, "crasher gone")
-    assert time.monotonic() - killed_at <= settings.lease_ttl * 4 / 3 + 0.5
+    assert time.monotonic() - killed_at <= settings.lease_ttl * 4 / 3 + 1.0
     assert any(e.kind == "leave" and e.name == "crasher" for e in watcher.events)
     # ... and the user can come back at once.
     start_agent(settings, "crasher").communicate("")
-    assert any(e.kind == "join" and e.name == "crasher" for e in watcher.events[-3:])
+    wait_until(
+        lambda: any(e.kind == "join" and e.name == "crasher" for e in watcher.events[-3:]),
+        5,
+        "crasher back",
+    )
 
 
 def test_two_processes_of_one_user_one_exits_the_user_stays_online(

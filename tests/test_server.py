@@ -1,5 +1,6 @@
 """The hub two ways: `chatbus server`, and docker-compose.yml booted without Docker."""
 
+import re
 import signal
 import subprocess
 import time
@@ -74,7 +75,9 @@ def test_compose_server_arguments_boot_a_real_server(
         process.wait(10)
 
 
-def start_chatbus_server(port: int, data_dir: Path) -> subprocess.Popen[str]:
+def start_chatbus_server(
+    port: int, data_dir: Path, started: list[tuple[int, int]]
+) -> subprocess.Popen[str]:
     server = subprocess.Popen(
         [CHATBUS, "server", "--port", str(port), "--data-dir", str(data_dir)],
         stdout=subprocess.PIPE,
@@ -87,18 +90,22 @@ def start_chatbus_server(port: int, data_dir: Path) -> subprocess.Popen[str]:
         line = server.stdout.readline()
         assert line, f"chatbus server exited: {lines} {server.stderr.read()}"  # type: ignore[union-attr]
         lines.append(line)
-    assert f"--url redis://127.0.0.1:{port}/0" in "".join(lines)
+    announced = "".join(lines)
+    pid = re.search(r", pid (\d+)", announced)
+    assert pid, announced
+    started.append((int(pid[1]), port))  # stopped at teardown if the test fails
+    assert f"--url redis://127.0.0.1:{port}/0" in announced
     return server
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_chatbus_server_keeps_data_across_a_restart(
-    tmp_path: Path, stop_signal: signal.Signals
+    tmp_path: Path, stop_signal: signal.Signals, started_servers: list[tuple[int, int]]
 ) -> None:
     port = free_port()
     data_dir = tmp_path / "data"
     settings = Settings(url=f"redis://127.0.0.1:{port}/0", namespace="srv", home=tmp_path)
-    server = start_chatbus_server(port, data_dir)
+    server = start_chatbus_server(port, data_dir, started_servers)
     hub = Hub(settings)
     accounts.register(hub, "alice", "password1")
     hub.close()
@@ -108,7 +115,7 @@ def test_chatbus_server_keeps_data_across_a_restart(
     assert "Hub stopped" in out
     assert (data_dir / "appendonlydir").is_dir()
 
-    server = start_chatbus_server(port, data_dir)
+    server = start_chatbus_server(port, data_dir, started_servers)
     try:
         hub = Hub(settings)
         assert accounts.login(hub, "alice", "password1").name == "alice"
