@@ -139,7 +139,13 @@ class Mailbox:
             settings.keys, settings.mailbox_maxlen, self.owner, recipient, payloads
         )
         with self.hub.errors():
-            stream_ids = lua.run_calls(self.hub.redis, calls)[0]
+            replies = lua.run_calls(self.hub.redis, calls)
+            stream_ids = replies[0]
+            if stream_ids is None and len(replies) == 2 and replies[1]:
+                # The sender's copy went out in the same round trip; take it
+                # back out of the mailbox so history shows no message that
+                # nobody received.
+                self.hub.redis.xdel(settings.keys.mailbox(self.owner), *replies[1])
         if stream_ids is None:
             raise UnknownUser(f"no account named {recipient!r}")
         return [Message(sid.decode(), env) for sid, env in zip(stream_ids, envelopes, strict=True)]

@@ -73,6 +73,9 @@ def test_sending_to_a_name_without_an_account_fails_clearly(users: tuple[Mailbox
     alice, _ = users
     with pytest.raises(UnknownUser, match="no account named 'zed'"):
         alice.send("zed", "hello?")
+    # Nor does the sender's own history keep a message nobody received.
+    assert alice.conversation("zed", limit=10).messages == []
+    assert alice.latest_id() == "0-0"
 
 
 def test_too_long_message_is_refused_and_nothing_is_stored(users: tuple[Mailbox, Mailbox]) -> None:
