@@ -22,6 +22,7 @@ import redis
 from redis.connection import AbstractConnection
 
 from chatbus.config import Settings
+from chatbus.errors import SessionEnded
 from chatbus.hub import Hub
 from chatbus.keys import Keys
 from chatbus.messages import Mailbox, Message
@@ -111,6 +112,9 @@ class _TallyListener:
         pass
 
     def on_connection(self, connected: bool, detail: str) -> None:
+        pass
+
+    def on_session_ended(self, ended: SessionEnded) -> None:
         pass
 
 

@@ -21,6 +21,7 @@ from typing import Any, cast
 
 import redis
 
+from chatbus.errors import SessionEnded
 from chatbus.hub import Hub
 from chatbus.keys import Keys
 from chatbus.presence import Lease, OnlineList, PresenceEvent, parse_event, snapshot
@@ -238,6 +239,9 @@ class _FirstList:
             self.arrived.set()
 
     def on_connection(self, connected: bool, detail: str) -> None:
+        pass
+
+    def on_session_ended(self, ended: SessionEnded) -> None:
         pass
 
 

@@ -21,6 +21,11 @@ instead of delivering the announcement.
 A dead connection is noticed by errors, by a heartbeat that times out, or by a
 PING on the pub/sub connection that gets no answer in time; then the thread
 reconnects with capped, jittered backoff.
+
+Given the session it receives for, the receiver checks at every connect and
+heartbeat that the hub still accepts it: after a logout or a password change
+elsewhere, a running client stops within one heartbeat instead of staying
+online as a user who has been logged out.
 """
 
 import logging
@@ -33,8 +38,10 @@ from typing import Any, Protocol
 
 import redis.exceptions
 
+from . import accounts
+from .accounts import Session
 from .envelope import BadEnvelope, decode_envelope, max_payload, split_delivery
-from .errors import HubRefused, HubUnavailable
+from .errors import HubRefused, HubUnavailable, SessionEnded
 from .hub import SOCKET_TIMEOUT, Hub, describe_failure
 from .messages import SEND_BATCH, Mailbox, Message, stream_id_key
 from .names import same_name
@@ -71,6 +78,9 @@ class Listener(Protocol):
 
     def on_connection(self, connected: bool, detail: str) -> None:
         """The hub became reachable, or stopped being (``detail`` says why)."""
+
+    def on_session_ended(self, ended: SessionEnded) -> None:
+        """The hub no longer accepts the session; the receiver has stopped."""
 
 
 @dataclass
@@ -109,10 +119,13 @@ class Receiver:
         name: str,
         listener: Listener,
         after_id: str,
+        *,
         timing: Timing | None = None,
+        session: Session | None = None,
     ) -> None:
         self.hub = hub
         self.name = name
+        self.session = session
         self.listener = listener
         self.timing = timing or Timing.for_lease(hub.settings.lease_ttl)
         self.stats = ReceiverStats()
@@ -149,11 +162,14 @@ class Receiver:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=2 * SOCKET_TIMEOUT)
+        self._release_lease()
+
+    def _release_lease(self) -> None:
         if self._holds_lease:
             try:
                 self.lease.release()
             except _CONNECTION_ERRORS:
-                log.info("hub unreachable at exit; the lease will expire by itself")
+                log.info("hub unreachable; the lease will expire by itself")
             self._holds_lease = False
 
     # -- the thread -------------------------------------------------------
@@ -163,6 +179,9 @@ class Receiver:
         while not self._stop.is_set():
             try:
                 self._serve()
+            except SessionEnded as ended:
+                self._end_session(ended)
+                return
             except HubUnavailable as error:
                 detail = error.reason
             except (*_CONNECTION_ERRORS, DeadConnection) as error:
@@ -191,7 +210,7 @@ class Receiver:
             pubsub.ssubscribe(keys.inbox_channel(self.name), keys.users_channel)
             self._await_subscriptions(pubsub, 2)
             self._clock_offset_ms = self.hub.time_ms() - time.monotonic() * 1000
-            self.lease.renew()
+            self._heartbeat()
             self._holds_lease = True
             self._resync_presence()
             self._backfill()
@@ -201,6 +220,18 @@ class Receiver:
             self._read_live(pubsub)
         finally:
             pubsub.close()
+
+    def _heartbeat(self) -> None:
+        """Renew the lease; SessionEnded if the hub no longer accepts the session."""
+        if self.session is not None:
+            accounts.verify(self.hub, self.session)
+        self.lease.renew()
+
+    def _end_session(self, ended: SessionEnded) -> None:
+        self._stop.set()
+        self._connected.clear()
+        self._release_lease()
+        self._call_listener(self.listener.on_session_ended, ended)
 
     def _await_subscriptions(self, pubsub: Any, count: int) -> None:
         deadline = time.monotonic() + SOCKET_TIMEOUT
@@ -227,7 +258,7 @@ class Receiver:
                 ping_sent = None
                 self._handle(reply)
             if now >= next_heartbeat:
-                self.lease.renew()
+                self._heartbeat()
                 next_heartbeat = now + timing.heartbeat
             if ping_sent is None and now - last_traffic >= timing.ping_after_idle:
                 pubsub.ping()

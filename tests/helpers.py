@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from chatbus.errors import SessionEnded
 from chatbus.messages import Message
 from chatbus.presence import OnlineList, PresenceEvent
 
@@ -39,6 +40,7 @@ class Recorder:
         self.snapshots = 0
         self.online: list[str] = []
         self.connections: list[tuple[bool, str]] = []
+        self.session_ended: SessionEnded | None = None
 
     def on_message(self, message: Message) -> None:
         with self._lock:
@@ -55,6 +57,10 @@ class Recorder:
     def on_connection(self, connected: bool, detail: str) -> None:
         with self._lock:
             self.connections.append((connected, detail))
+
+    def on_session_ended(self, ended: SessionEnded) -> None:
+        with self._lock:
+            self.session_ended = ended
 
     def bodies(self) -> list[str]:
         with self._lock:

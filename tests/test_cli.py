@@ -914,6 +914,25 @@ def test_ctrl_c_ends_the_chat_cleanly_and_releases_presence(
     assert "alice" not in online(hub)
 
 
+def test_a_chat_reading_a_pipe_ends_when_its_session_is_logged_out(
+    chatbus: Chatbus, settings: Settings, hub: Hub
+) -> None:
+    chatbus.login("bob")
+    chatbus.login("alice")
+    with chatbus_process(["chat", "bob"], process_env(settings)) as process:
+        assert process.stderr is not None
+        wait_until(lambda: "alice" in online(hub), 15, "alice online in the chat")
+        chatbus.ok("logout")  # the same session, from another shell
+        # stdin stays open: only the session check can end this chat.
+        assert process.wait(timeout=15) == 1
+        errors = process.stderr.read()
+    assert errors == (
+        "Error: the hub no longer accepts the session of 'alice'; "
+        "log in again with 'chatbus login alice'\n"
+    )
+    assert "alice" not in online(hub)
+
+
 def test_interactive_chat_sends_what_is_typed_and_shows_what_arrives(
     chatbus: Chatbus, settings: Settings, hub: Hub
 ) -> None:

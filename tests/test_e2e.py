@@ -261,6 +261,27 @@ def test_registering_on_a_terminal_asks_for_the_password_twice(world: World) -> 
     assert "second-try" not in carol.screen_so_far()  # the password was never echoed
 
 
+def test_a_running_chat_ends_when_the_password_is_changed_elsewhere(world: World) -> None:
+    world.register("alice", "bob")
+    world.logged_in("alice")
+    alice = world.terminal("alice", "chat", "bob")
+    alice.expect(r"\[bob\]")
+    alice.type("half a thought")
+    # Alice, on another machine, changes her password: this chat was that
+    # other session, so it must stop rather than keep speaking as alice.
+    other = accounts.login(world.hub, "alice", PASSWORD)
+    accounts.change_password(world.hub, other, PASSWORD, "a new password")
+    alice.child.expect(pexpect.EOF)
+    alice.child.close()
+    assert alice.child.exitstatus == 1
+    assert (
+        "Error: the hub no longer accepts the session of 'alice'; "
+        "log in again with 'chatbus login alice'"
+    ) in alice.screen_so_far()
+    assert "Traceback" not in alice.screen_so_far()
+    assert snapshot(world.hub)[1] == []
+
+
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGHUP])
 def test_a_terminated_chat_releases_presence_at_once(world: World, how: signal.Signals) -> None:
     world.register("alice", "bob")

@@ -196,6 +196,22 @@ def test_a_silent_hub_is_noticed_and_the_receiver_recovers_after_it_resumes(
     receiver.stop()
 
 
+def test_a_receiver_stops_within_a_heartbeat_when_its_session_is_revoked(hub: Hub) -> None:
+    register(hub, "alice")
+    session = accounts.login(hub, "alice", "password1")
+    recorder = Recorder()
+    receiver = Receiver(hub, "alice", recorder, after_id="0-0", timing=FAST, session=session)
+    receiver.start()
+    assert receiver.wait_connected(10)
+    assert snapshot(hub)[1] == ["alice"]
+    accounts.logout(hub, session)  # from another window, say
+    wait_until(lambda: recorder.session_ended is not None, 5, "the session end noticed")
+    assert "no longer accepts the session of 'alice'" in str(recorder.session_ended)
+    assert not receiver.connected
+    assert snapshot(hub)[1] == []  # offline at once, not when the lease runs out
+    receiver.stop()
+
+
 def test_presence_is_released_at_once_when_the_receiver_stops(hub: Hub, settings: Settings) -> None:
     register(hub, "alice")
     receiver = Receiver(hub, "alice", Recorder(), after_id="0-0")

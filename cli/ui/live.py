@@ -15,6 +15,7 @@ from typing import Protocol
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from chatbus.accounts import Session
+from chatbus.errors import SessionEnded
 from chatbus.messages import Mailbox, Message
 from chatbus.presence import OnlineList, PresenceEvent
 from chatbus.receiver import Receiver
@@ -62,7 +63,10 @@ class LiveClient:
         self.session = session
         self.style = style
         self.mailbox = Mailbox(app.hub, session.name)
-        self.receiver = Receiver(app.hub, session.name, self, after_id=self.mailbox.latest_id())
+        self.receiver = Receiver(
+            app.hub, session.name, self, after_id=self.mailbox.latest_id(), session=session
+        )
+        self.session_ended: SessionEnded | None = None
         # Held while the receiver reports to a view and while a view prints
         # more than one line of its own (history), so lines never interleave
         # and no message slips between a view's history and its live part.
@@ -128,10 +132,22 @@ class LiveClient:
             if self._view is not None:
                 self._view.on_connection(connected, detail)
 
+    def on_session_ended(self, ended: SessionEnded) -> None:
+        """Logged out elsewhere, or the password changed: end the chat now.
+
+        The main thread may be blocked reading input; a SIGTERM aimed at it
+        ends that read the way a closed terminal would (see _stop_on_signals).
+        """
+        self.session_ended = ended
+        main_thread = threading.main_thread().ident
+        assert main_thread is not None  # it is running: it started this client
+        signal.pthread_kill(main_thread, signal.SIGTERM)
+
     def run(self, main: Callable[[], object], *, above_prompt: bool = True) -> None:
         """Run ``main`` while receiving; Ctrl-C ends it, and presence is released.
 
         With ``above_prompt``, output goes above prompt_toolkit's input line.
+        Raises SessionEnded when the hub stops accepting the session meanwhile.
         """
         with patch_stdout(raw=True) if above_prompt else nullcontext(), _stop_on_signals():
             self.receiver.start()
@@ -142,3 +158,5 @@ class LiveClient:
                 pass
             finally:
                 self.receiver.stop()
+        if self.session_ended is not None:
+            raise self.session_ended

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from chatbus.config import Settings
+from chatbus.errors import SessionEnded
 from chatbus.hub import Hub
 from chatbus.messages import Message
 from chatbus.presence import OnlineList, PresenceEvent
@@ -25,6 +26,9 @@ class Printer:
 
     def on_connection(self, connected: bool, detail: str) -> None:
         print("connected" if connected else f"disconnected {detail}", flush=True)
+
+    def on_session_ended(self, ended: SessionEnded) -> None:
+        print("session ended", flush=True)
 
 
 def main() -> None:
