@@ -7,12 +7,15 @@ docker-compose.yml and the test fixtures all start it with
 """
 
 import errno
+import fcntl
 import importlib.util
 import shutil
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -96,8 +99,29 @@ def find_server(engine: Engine = "auto") -> ServerBinary:
     )
 
 
-def default_data_dir() -> Path:
-    return Path(platformdirs.user_data_dir("chatbus")) / "hub"
+def default_data_dir(port: int) -> Path:
+    """One directory per port: two hubs must never share an append-only file."""
+    return Path(platformdirs.user_data_dir("chatbus")) / f"hub-{port}"
+
+
+@contextmanager
+def data_dir_lock(data_dir: Path) -> Iterator[None]:
+    """Hold ``data_dir`` for one hub; ServerError if another hub holds it.
+
+    Two servers appending to one append-only file mix and lose data, and
+    nothing in the server itself prevents it. The lock (``flock``) goes with
+    the process, however it ends.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with (data_dir / "chatbus-server.lock").open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ServerError(
+                f"another chatbus server is using {data_dir}; "
+                "stop it, or give this one its own --data-dir"
+            ) from None
+        yield
 
 
 def port_in_use(bind: str, port: int) -> bool:
@@ -168,13 +192,17 @@ class HubProcess:
             *self.extra_args,
         ]  # fmt: skip
 
-    def start(self, ready_timeout: float = 20.0) -> None:
-        """Start the server and wait until it answers PING."""
+    def check_port(self) -> None:
+        """ServerError unless the port is free to listen on."""
         if port_in_use(self.bind, self.port):
             raise ServerError(
                 f"port {self.port} on {self.bind} is already in use (another Redis or chatbus "
                 "hub?); choose another with --port"
             )
+
+    def start(self, ready_timeout: float = 20.0) -> None:
+        """Start the server and wait until it answers PING."""
+        self.check_port()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         # Its own session: Ctrl-C reaches only us, and we stop it exactly once.
         # What it prints before its log file is open goes to that file too.

@@ -7,7 +7,14 @@ from types import FrameType
 import click
 
 from chatbus.config import DEFAULT_URL
-from chatbus.server import ENGINES, HubProcess, ServerBinary, default_data_dir, find_server
+from chatbus.server import (
+    ENGINES,
+    HubProcess,
+    ServerBinary,
+    data_dir_lock,
+    default_data_dir,
+    find_server,
+)
 
 from .context import friendly_errors
 
@@ -20,7 +27,7 @@ _LOOPBACK = ("127.0.0.1", "::1", "localhost")
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where the append-only file lives [default: the platform data dir].",
+    help="Where the append-only file lives [default: hub-PORT in the platform data dir].",
 )
 @click.option(
     "--engine",
@@ -37,7 +44,14 @@ def server(port: int, bind: str, data_dir: Path | None, engine: str) -> None:
     accounts and unread counts survive a restart.
     """
     binary = find_server(engine)  # type: ignore[arg-type]
-    hub = HubProcess(binary, port, data_dir or default_data_dir(), bind=bind)
+    hub = HubProcess(binary, port, data_dir or default_data_dir(port), bind=bind)
+    hub.check_port()  # before the data dir is touched: a refusal changes nothing
+    with data_dir_lock(hub.data_dir):
+        _run(hub, binary)
+
+
+def _run(hub: HubProcess, binary: ServerBinary) -> None:
+    """Run ``hub`` until Ctrl-C, SIGTERM or SIGHUP, or until it exits by itself."""
 
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt

@@ -1054,6 +1054,37 @@ def test_server_runs_a_hub_until_ctrl_c_and_keeps_its_data(
         assert process.wait(timeout=30) == 0
 
 
+def test_a_second_server_on_the_same_data_dir_is_refused(
+    chatbus: Chatbus, settings: Settings, tmp_path: Path, started_servers: list[tuple[int, int]]
+) -> None:
+    data = tmp_path / "hub-data"
+    with running_server(settings, free_port(), data, started_servers) as (process, _out, url):
+        # Another port, the same files: two servers would mix one append-only file.
+        refused = chatbus("server", "--port", str(free_port()), "--data-dir", str(data))
+        assert one_line_error(refused) == (
+            f"Error: another chatbus server is using {data}; "
+            "stop it, or give this one its own --data-dir"
+        )
+        chatbus.ok("users", CHATBUS_URL=url)  # the first one runs on
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+
+
+def test_each_port_gets_its_own_default_data_dir(
+    settings: Settings, tmp_path: Path, started_servers: list[tuple[int, int]]
+) -> None:
+    port = free_port()
+    env = {**process_env(settings), "XDG_DATA_HOME": str(tmp_path / "xdg")}
+    with chatbus_process(["server", "--port", str(port)], env, stdin=subprocess.DEVNULL) as process:
+        assert process.stdout is not None
+        out = Lines(process.stdout)
+        started_servers.append((int(out.expect(r", pid (\d+)", timeout=30)[1]), port))
+        data = out.expect(r"Data: (\S+)")[1]
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    assert Path(data) == tmp_path / "xdg" / "chatbus" / f"hub-{port}"
+
+
 def test_json_output_escapes_what_a_terminal_would_act_on(chatbus: Chatbus, hub: Hub) -> None:
     chatbus.login("bob")
     chatbus.login("alice")
