@@ -140,22 +140,29 @@ def _stored_account(hub: Hub, name: str) -> _Account:
     return _Account.parse({as_text(k): as_text(v) for k, v in account.items()}, name)
 
 
-def _check_password(account: _Account, password: str) -> None:
+def _check_password(account: _Account, password: str, advice: str = "") -> None:
     given = _scrypt(password, account.salt, account.n, account.r, account.p)
     if not hmac.compare_digest(account.digest, given):
-        raise WrongPassword(
-            f"wrong password for {account.name!r} (if that name is not yours, choose another)"
-        )
+        raise WrongPassword(f"wrong password for {account.name!r}{advice}")
 
 
 def login(hub: Hub, name: str, password: str) -> Session:
     """Log in to the registered account ``name`` with its password."""
     stored = _stored_account(hub, name)
-    _check_password(stored, password)
+    _check_password(stored, password, " (if that name is not yours, choose another)")
     token = secrets.token_urlsafe(32)
     with hub.errors():
         hub.redis.hset(hub.keys.sessions(name), token_digest(token), time.time_ns() // 1_000_000)
     return Session(stored.name, token)
+
+
+def confirm_password(hub: Hub, session: Session, password: str) -> None:
+    """WrongPassword unless ``password`` is that of ``session``'s account.
+
+    For asking again before anything changes; :func:`change_password` checks
+    by itself.
+    """
+    _check_password(_stored_account(hub, session.name), password)
 
 
 def change_password(hub: Hub, session: Session, current: str, new: str) -> int:

@@ -2,10 +2,12 @@
 
 import os
 import sys
+from collections.abc import Callable
 
 import click
 
 from chatbus import accounts
+from chatbus.errors import ChatbusError, NotLoggedIn
 from chatbus.names import validate_name
 from chatbus.presence import snapshot
 
@@ -16,10 +18,20 @@ from .ui.terminal import interactive
 
 
 def _read_secret(
-    prompt: str, *, env: str, from_stdin: bool, repeat: str | None = None, hint: str = ""
+    prompt: str,
+    *,
+    env: str,
+    from_stdin: bool,
+    repeat: str | None = None,
+    hint: str = "",
+    rules: Callable[[str], None] | None = None,
 ) -> str:
     """A password: the next line of stdin, else ``env``, else a hidden prompt
-    on a terminal (after ``hint``, and typed twice when ``repeat`` is given)."""
+    on a terminal (after ``hint``, and typed twice when ``repeat`` is given).
+
+    On a terminal a password that breaks ``rules`` is asked for again at once,
+    before the repeat; from stdin or the environment it is the caller's error.
+    """
     what = prompt.lower()
     if from_stdin:
         line = sys.stdin.readline().rstrip("\r\n")
@@ -37,8 +49,29 @@ def _read_secret(
         )
     if hint:
         click.echo(hint)
-    typed: str = click.prompt(prompt, hide_input=True, confirmation_prompt=repeat or False)
+
+    def follows_rules(typed: str) -> str:
+        if rules is not None:
+            try:
+                rules(typed)
+            except ChatbusError as broken:
+                raise click.UsageError(str(broken)) from None  # click asks again
+        return typed
+
+    typed: str = click.prompt(
+        prompt, hide_input=True, confirmation_prompt=repeat or False, value_proc=follows_rules
+    )
     return typed
+
+
+def _end_replaced_session(app: App, name: str) -> None:
+    """Logging in again here replaces the saved session of ``name``: end the
+    old one on the hub too, or each login would leave a live token behind."""
+    try:
+        replaced = app.identities.load(name)
+    except NotLoggedIn:
+        return
+    accounts.logout(app.hub, replaced)
 
 
 @click.command()
@@ -64,6 +97,7 @@ def login(app: App, name: str, password_stdin: bool) -> None:
         env="CHATBUS_PASSWORD",
         from_stdin=password_stdin,
         repeat="Repeat the password" if registering else None,
+        rules=accounts.check_password_rules if registering else None,
         hint=f"{name} is a new name: choose a password ({accounts.MIN_PASSWORD}+ characters)."
         if registering
         else "",
@@ -74,6 +108,7 @@ def login(app: App, name: str, password_stdin: bool) -> None:
     else:
         session = accounts.login(app.hub, registered, password)
         click.echo(f"Logged in as {session.name}.")
+        _end_replaced_session(app, session.name)
     app.identities.save(session)
     if interactive():
         run_lobby(app, session)
@@ -115,12 +150,14 @@ def passwd(app: App, password_stdin: bool) -> None:
     """
     session = app.session()
     current = _read_secret("Current password", env="CHATBUS_PASSWORD", from_stdin=password_stdin)
+    accounts.confirm_password(app.hub, session, current)  # before the new one is typed
     new = _read_secret(
         "New password",
         env="CHATBUS_NEW_PASSWORD",
         from_stdin=password_stdin,
         repeat="Repeat the new password",
         hint=f"The new password: {accounts.MIN_PASSWORD}+ characters.",
+        rules=accounts.check_password_rules,
     )
     ended = accounts.change_password(app.hub, session, current, new)
     others = f"{ended} other session{'' if ended == 1 else 's'}"

@@ -34,6 +34,7 @@ from helpers import CHATBUS, Recorder, wait_until
 from chatbus import accounts
 from chatbus.accounts import Session
 from chatbus.config import Settings
+from chatbus.errors import NotLoggedIn
 from chatbus.hub import Hub
 from chatbus.identity import IdentityStore
 from chatbus.messages import Mailbox
@@ -412,7 +413,7 @@ def test_passwd_changes_the_password_and_logs_out_the_other_sessions(
         (
             {"CHATBUS_PASSWORD": "not the password", "CHATBUS_NEW_PASSWORD": NEW_PASSWORD},
             None,
-            "Error: wrong password for 'alice' (if that name is not yours, choose another)",
+            "Error: wrong password for 'alice'",
         ),
         (
             {"CHATBUS_PASSWORD": PASSWORD, "CHATBUS_NEW_PASSWORD": "short"},
@@ -444,6 +445,35 @@ def test_passwd_refusals_are_one_line_and_change_nothing(
     chatbus.ok("whoami")
 
 
+def test_passwd_on_a_terminal_checks_the_current_password_first(
+    chatbus: Chatbus, settings: Settings
+) -> None:
+    chatbus.login("alice")
+    child = pexpect.spawn(CHATBUS, ["passwd"], env=_pty_env(settings), encoding="utf-8", timeout=15)
+    try:
+        child.expect_exact("Current password: ")
+        child.sendline("not the password")
+        child.expect(pexpect.EOF)
+        output = child.before
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 1
+    assert "New password" not in output
+    assert output.strip().splitlines() == ["Error: wrong password for 'alice'"]
+
+
+def test_logging_in_again_here_ends_the_session_it_replaces(
+    chatbus: Chatbus, settings: Settings, hub: Hub
+) -> None:
+    chatbus.login("alice")
+    first = IdentityStore(settings.home, settings.namespace).load("alice")
+    chatbus.login("alice")
+    with pytest.raises(NotLoggedIn):
+        accounts.verify(hub, first)
+    assert len(hub.redis.hgetall(hub.keys.sessions("alice"))) == 1
+    chatbus.ok("whoami")
+
+
 def test_passwd_with_password_stdin_needs_both_lines(chatbus: Chatbus) -> None:
     chatbus.login("alice")
     assert one_line_error(chatbus("passwd", "--password-stdin", stdin=f"{PASSWORD}\n")) == (
@@ -461,6 +491,9 @@ def test_passwd_on_a_terminal_hides_both_and_asks_for_the_new_one_twice(
         child.expect_exact("Current password: ")
         child.sendline(PASSWORD)
         child.expect_exact("The new password: 8+ characters.")
+        child.expect_exact("New password: ")
+        child.sendline("short")  # asked again at once, not after the repeat
+        child.expect_exact("Error: the password must be at least 8 characters long")
         child.expect_exact("New password: ")
         child.sendline(NEW_PASSWORD)
         child.expect_exact("Repeat the new password: ")
@@ -1078,8 +1111,10 @@ def test_each_port_gets_its_own_default_data_dir(
     with chatbus_process(["server", "--port", str(port)], env, stdin=subprocess.DEVNULL) as process:
         assert process.stdout is not None
         out = Lines(process.stdout)
-        started_servers.append((int(out.expect(r", pid (\d+)", timeout=30)[1]), port))
-        data = out.expect(r"Data: (\S+)")[1]
+        started_servers.append(
+            (int(out.expect(r"chatbus hub: .*, pid (\d+)", timeout=30)[1]), port)
+        )
+        data = out.expect(r"Data: (\S+)  .*")[1]
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
     assert Path(data) == tmp_path / "xdg" / "chatbus" / f"hub-{port}"
