@@ -113,11 +113,17 @@ def decode_envelope(raw: bytes, max_body: int) -> Envelope:
     return Envelope(message_id, sender, recipient, ts, body)
 
 
+def is_stream_id(text: bytes | str) -> bool:
+    """True for a whole stream id, ``<ms>-<seq>``, that the hub could have made."""
+    raw = text.encode() if isinstance(text, str) else text
+    return _STREAM_ID.fullmatch(raw) is not None and all(
+        int(part) < _MAX_STREAM_PART for part in raw.split(b"-")
+    )
+
+
 def split_delivery(raw: bytes) -> tuple[str, bytes]:
     """Split one line of a live payload, ``<stream id> <envelope>``, in two."""
     stream_id, sep, envelope = raw.partition(b" ")
-    if not sep or not _STREAM_ID.fullmatch(stream_id):
-        raise BadEnvelope("stream-id")
-    if any(int(part) >= _MAX_STREAM_PART for part in stream_id.split(b"-")):
+    if not sep or not is_stream_id(stream_id):
         raise BadEnvelope("stream-id")
     return stream_id.decode(), envelope

@@ -83,6 +83,10 @@ class Hub:
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
             stalled = isinstance(error, redis.exceptions.TimeoutError)
             raise HubUnavailable(self.url, describe_failure(error), stalled=stalled) from error
+        except redis.exceptions.InvalidResponse as error:
+            raise HubUnavailable(
+                self.url, "what answers there is not a Redis server; is it the right port?"
+            ) from error
         except redis.exceptions.ResponseError as error:
             text = describe_failure(error)
             if "unknown command" in text.lower():

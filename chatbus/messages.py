@@ -181,6 +181,8 @@ class Mailbox:
         """
         if limit < 1:
             raise ValueError("limit must be at least 1")
+        if before is not None and stream_id_key(before) == (0, 0):
+            return MailboxPage()  # nothing is older than the smallest id
         key = self.hub.keys.mailbox(self.owner)
         found: list[Message] = []
         ids: set[str] = set()

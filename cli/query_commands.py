@@ -5,6 +5,7 @@ import time
 
 import click
 
+from chatbus.envelope import is_stream_id
 from chatbus.errors import InvalidMessage, NotLoggedIn, SessionEnded
 from chatbus.messages import Mailbox, Message
 from chatbus.presence import snapshot
@@ -12,6 +13,9 @@ from chatbus.presence import snapshot
 from .context import App, as_option, friendly_errors, hub_options, peer_argument
 from .ui.render import Style, colour_enabled, message_line, safe_json
 from .ui.terminal import read_line_batches, split_at_invalid
+
+# Messages `history` shows when --limit is not given.
+DEFAULT_HISTORY = 20
 
 
 @click.command()
@@ -90,7 +94,7 @@ def send(app: App, name: str, text: tuple[str, ...]) -> None:
 
 @click.command()
 @peer_argument
-@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=DEFAULT_HISTORY, show_default=True)
 @click.option("--before", metavar="ID", help="Page back: only messages older than this id.")
 @click.option(
     "--json",
@@ -108,7 +112,7 @@ def history(app: App, name: str, limit: int, before: str | None, as_json: bool) 
     """
     session = app.session()
     peer = app.peer(name)
-    if before is not None and not _is_stream_id(before):
+    if before is not None and not is_stream_id(before):
         raise click.BadParameter("use an id printed by an earlier page", param_hint="--before")
     page = Mailbox(app.hub, session.name).conversation(peer, limit, before)
     if as_json:
@@ -120,14 +124,12 @@ def history(app: App, name: str, limit: int, before: str | None, as_json: bool) 
     for message in page.messages:
         click.echo(message_line(message, session.name, style))
     if not page.messages:
-        click.echo(f"No messages with {peer} yet.", err=True)
+        nothing = f"No older messages with {peer}." if before else f"No messages with {peer} yet."
+        click.echo(nothing, err=True)
     elif page.older:
-        click.echo(style.dim(f"(older: chatbus history {peer} --before {page.older})"), err=True)
-
-
-def _is_stream_id(text: str) -> bool:
-    ms, dash, seq = text.partition("-")
-    return ms.isdigit() and (not dash or seq.isdigit())
+        same_size = "" if limit == DEFAULT_HISTORY else f" --limit {limit}"
+        next_page = f"chatbus history {peer}{same_size} --before {page.older}"
+        click.echo(style.dim(f"(older: {next_page})"), err=True)
 
 
 def _as_dict(message: Message) -> dict[str, object]:

@@ -11,7 +11,9 @@ import io
 import json
 import re
 import signal
+import socketserver
 import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -613,6 +615,23 @@ def test_an_unreachable_hub_is_one_line(
     assert "chatbus server" in line
 
 
+def test_a_url_pointing_at_something_else_than_redis_says_so(chatbus: Chatbus) -> None:
+    class WebServer(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.recv(1024)
+            self.request.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n<html></html>")
+
+    with socketserver.TCPServer(("127.0.0.1", 0), WebServer) as web:
+        threading.Thread(target=web.serve_forever, daemon=True).start()
+        url = f"redis://127.0.0.1:{web.server_address[1]}/0"
+        line = one_line_error(chatbus("users", CHATBUS_URL=url))
+        web.shutdown()
+    assert line.startswith(
+        f"Error: cannot reach the hub at {url} (what answers there is not a Redis server; "
+        "is it the right port?)"
+    )
+
+
 # -- users ------------------------------------------------------------------
 
 
@@ -828,10 +847,15 @@ def test_history_pages_back_with_the_cursor_it_prints(chatbus: Chatbus) -> None:
     assert re.fullmatch(f"{CLOCK} alice: m5", lines[0])
     assert re.fullmatch(f"{CLOCK} bob: reply", lines[1])
     assert len(lines) == 2
-    hint = re.fullmatch(r"\(older: chatbus history bob --before (\S+)\)", text.stderr.strip())
+    hint = re.fullmatch(r"\(older: chatbus (history bob --limit 2 --before \S+)\)\n", text.stderr)
     assert hint is not None, text.stderr
-    older = chatbus.ok("history", "bob", "--limit", "2", "--before", hint[1]).stdout.splitlines()
-    assert [line.split(": ", 1)[1] for line in older] == ["m3", "m4"]
+    # Following the hint as printed gives the next page of the same size.
+    older = chatbus.ok(*hint[1].split())
+    assert [line.split(": ", 1)[1] for line in older.stdout.splitlines()] == ["m3", "m4"]
+    # Past the oldest message, and before the smallest id there is, nothing older.
+    for cursor in (third["messages"][0]["stream_id"], "0-0"):
+        oldest = chatbus.ok("history", "bob", "--before", cursor)
+        assert (oldest.stdout, oldest.stderr) == ("", "No older messages with bob.\n")
 
 
 def test_history_of_an_empty_conversation_says_so(chatbus: Chatbus) -> None:
@@ -847,6 +871,8 @@ def test_history_of_an_empty_conversation_says_so(chatbus: Chatbus) -> None:
     ("args", "complaint"),
     [
         (["--before", "yesterday"], "Invalid value for --before"),
+        (["--before", "123"], "Invalid value for --before"),
+        (["--before", f"{2**64}-0"], "Invalid value for --before"),
         (["--limit", "0"], "Invalid value for '--limit'"),
         (["--limit", "many"], "Invalid value for '--limit'"),
     ],
