@@ -333,6 +333,10 @@ def test_the_lobby_takes_odd_input_calmly_and_ctrl_d_leaves(world: World) -> Non
     alice.expect("invalid name '²'")
     alice.enter("7")
     alice.expect("no number 7 in the list")
+    alice.enter("/help")
+    alice.expect("type a number from the list or any name to chat")
+    alice.enter("/whatever")
+    alice.expect("unknown command /whatever; type a number")
     alice.enter("123")  # a name made of digits is still a name
     alice.expect("chat with 123")
     alice.enter("/back")

@@ -23,6 +23,10 @@ from .live import LiveClient
 from .render import Style, colour_enabled
 
 MAX_LISTED = 30
+LOBBY_HELP = (
+    "type a number from the list or any name to chat (they need not be online); "
+    "/users shows the list again; /quit leaves"
+)
 # Joins, leaves and messages within this time make one new list, not one each.
 REDRAW_DELAY = 0.3
 
@@ -116,6 +120,10 @@ class Lobby:
             if not line or line in ("/list", "/users", "/back"):
                 with self.client.screen:
                     self.render()
+                continue
+            if line.startswith("/"):
+                unknown = "" if line == "/help" else f"unknown command {sanitize(line)}; "
+                self.client.notice(unknown + LOBBY_HELP)
                 continue
             try:
                 peer = self._choose(line)
