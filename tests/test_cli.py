@@ -14,7 +14,7 @@ import signal
 import socketserver
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -302,25 +302,25 @@ def test_login_on_a_terminal_asks_twice_hides_the_password_then_ctrl_c_leaves_th
 
 def test_login_on_a_terminal_asks_once_for_a_known_name(settings: Settings, hub: Hub) -> None:
     accounts.register(hub, "alice", PASSWORD)
-    child = pexpect.spawn(
-        CHATBUS,
-        ["login", "alice"],
-        env=_pty_env(settings),
-        encoding="utf-8",
-        timeout=15,
-    )
-    try:
-        child.expect_exact("Password: ")
-        child.sendline("not the password")
-        child.expect(pexpect.EOF)
-        output = child.before
-    finally:
-        child.close(force=True)
+    status, output = _type_a_wrong_password(settings, ["login", "alice"], "Password: ")
     assert "Repeat" not in output
     assert "new name" not in output
     [line] = output.strip().splitlines()
     assert line.startswith("Error: wrong password for 'alice'")
-    assert child.exitstatus == 1
+    assert status == 1
+
+
+def _type_a_wrong_password(settings: Settings, args: list[str], prompt: str) -> tuple[int, str]:
+    """Run ``chatbus ARGS`` on a terminal, answer ``prompt`` wrongly: (exit status, output)."""
+    child = pexpect.spawn(CHATBUS, args, env=_pty_env(settings), encoding="utf-8", timeout=15)
+    try:
+        child.expect_exact(prompt)
+        child.sendline("not the password")
+        child.expect(pexpect.EOF)
+        output: str = child.before
+    finally:
+        child.close(force=True)
+    return child.exitstatus, output
 
 
 # -- whoami, logout, --as -----------------------------------------------------
@@ -451,15 +451,8 @@ def test_passwd_on_a_terminal_checks_the_current_password_first(
     chatbus: Chatbus, settings: Settings
 ) -> None:
     chatbus.login("alice")
-    child = pexpect.spawn(CHATBUS, ["passwd"], env=_pty_env(settings), encoding="utf-8", timeout=15)
-    try:
-        child.expect_exact("Current password: ")
-        child.sendline("not the password")
-        child.expect(pexpect.EOF)
-        output = child.before
-    finally:
-        child.close(force=True)
-    assert child.exitstatus == 1
+    status, output = _type_a_wrong_password(settings, ["passwd"], "Current password: ")
+    assert status == 1
     assert "New password" not in output
     assert output.strip().splitlines() == ["Error: wrong password for 'alice'"]
 
@@ -957,39 +950,40 @@ def test_chat_prints_incoming_messages_live_one_per_line(
     assert users_json(chatbus, "--as", "alice")["unread"] == {}
 
 
-def test_ctrl_c_ends_the_chat_cleanly_and_releases_presence(
-    chatbus: Chatbus, settings: Settings, hub: Hub
+ENDED = (
+    "Error: the hub no longer accepts the session of 'alice'; "
+    "log in again with 'chatbus login alice'\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("end", "outcome"),
+    [
+        (lambda process, chatbus: process.send_signal(signal.SIGINT), (0, "")),
+        # The same session logged out from another shell: stdin stays open, so
+        # only the session check can end this chat.
+        (lambda process, chatbus: chatbus.ok("logout"), (1, ENDED)),
+    ],
+    ids=["ctrl-c", "logged-out-elsewhere"],
+)
+def test_a_piped_chat_ends_cleanly_and_releases_presence(
+    chatbus: Chatbus,
+    settings: Settings,
+    hub: Hub,
+    end: Callable[[subprocess.Popen[str], Chatbus], object],
+    outcome: tuple[int, str],
 ) -> None:
+    status, stderr = outcome
     chatbus.login("bob")
     chatbus.login("alice")
     with chatbus_process(["chat", "bob"], process_env(settings)) as process:
         assert process.stderr is not None
         wait_until(lambda: "alice" in online(hub), 15, "alice online in the chat")
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=15) == 0
+        end(process, chatbus)
+        assert process.wait(timeout=15) == status
         errors = process.stderr.read()
-    assert "Traceback" not in errors
-    assert errors == ""
-    assert "alice" not in online(hub)
-
-
-def test_a_chat_reading_a_pipe_ends_when_its_session_is_logged_out(
-    chatbus: Chatbus, settings: Settings, hub: Hub
-) -> None:
-    chatbus.login("bob")
-    chatbus.login("alice")
-    with chatbus_process(["chat", "bob"], process_env(settings)) as process:
-        assert process.stderr is not None
-        wait_until(lambda: "alice" in online(hub), 15, "alice online in the chat")
-        chatbus.ok("logout")  # the same session, from another shell
-        # stdin stays open: only the session check can end this chat.
-        assert process.wait(timeout=15) == 1
-        errors = process.stderr.read()
-    assert errors == (
-        "Error: the hub no longer accepts the session of 'alice'; "
-        "log in again with 'chatbus login alice'\n"
-    )
-    assert "alice" not in online(hub)
+    assert errors == stderr
+    assert "alice" not in online(hub)  # at once, not when the lease runs out
 
 
 def test_interactive_chat_sends_what_is_typed_and_shows_what_arrives(
