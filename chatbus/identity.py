@@ -2,17 +2,22 @@
 
 Layout under the home directory (CHATBUS_HOME or the platform config dir)::
 
-    <namespace>/<name in lower case>.json   {"name": ..., "token": ...}   mode 0600
-    <namespace>/current                     the name the last login saved
+    <hub>/<namespace>/<name in lower case>.json   {"name": ..., "token": ...}   mode 0600
+    <hub>/<namespace>/current                     the name the last login saved
 
-Several users may be logged in from one home (``--as NAME`` picks one); a
-command without ``--as`` acts as the last one who logged in.
+``<hub>`` names the hub by host, port and database (``localhost-6379-0``), or
+socket path, never by credentials: a login to one hub does not replace the
+saved session of another. Several users may be logged in from one home
+(``--as NAME`` picks one); a command without ``--as`` acts as the last one who
+logged in on that hub.
 """
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from .accounts import Session
 from .errors import NotLoggedIn
@@ -37,11 +42,22 @@ def _write_private(path: Path, text: str) -> None:
         raise
 
 
-class IdentityStore:
-    """Saved sessions of one namespace under one home directory."""
+def hub_folder(url: str) -> str:
+    """A directory name for the hub at ``url``: where it is, not how to log in to it."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        place, db = parts.path, parse_qs(parts.query).get("db", ["0"])[0]
+    else:
+        place = f"{parts.hostname or 'localhost'}-{parts.port or 6379}"
+        db = parts.path.strip("/") or "0"
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", f"{place}-{db}").strip("_.")
 
-    def __init__(self, home: Path, namespace: str) -> None:
-        self.directory = home / namespace
+
+class IdentityStore:
+    """Saved sessions of one namespace of one hub under one home directory."""
+
+    def __init__(self, home: Path, url: str, namespace: str) -> None:
+        self.directory = home / hub_folder(url) / namespace
 
     def _file(self, name: str) -> Path:
         return self.directory / f"{name.lower()}.json"
@@ -54,6 +70,7 @@ class IdentityStore:
         """Keep ``session`` and make it the one commands use by default."""
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.directory.chmod(0o700)
+        self.directory.parent.chmod(0o700)
         path = self._file(session.name)
         _write_private(path, json.dumps({"name": session.name, "token": session.token}))
         _write_private(self._current, session.name)

@@ -43,7 +43,7 @@ class App:
 
     @property
     def identities(self) -> IdentityStore:
-        return IdentityStore(self.settings.home, self.settings.namespace)
+        return IdentityStore(self.settings.home, self.settings.url, self.settings.namespace)
 
     def session(self) -> Session:
         """The saved session (``--as`` or the last login), checked with the hub."""

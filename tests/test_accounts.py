@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from chatbus import accounts
+from chatbus.config import DEFAULT_URL
 from chatbus.errors import (
     DamagedRecord,
     InvalidName,
@@ -130,7 +131,7 @@ def test_a_password_change_racing_another_change_or_a_logout_changes_nothing(
 
 
 def test_identity_file_is_private_and_names_the_current_user(tmp_path: Path) -> None:
-    store = IdentityStore(tmp_path / "home", "chatbus")
+    store = IdentityStore(tmp_path / "home", DEFAULT_URL, "chatbus")
     alice = accounts.Session("Alice", "token-a")
     bob = accounts.Session("bob", "token-b")
     path = store.save(alice)
@@ -145,9 +146,9 @@ def test_identity_file_is_private_and_names_the_current_user(tmp_path: Path) -> 
 
 
 def test_a_damaged_identity_file_asks_for_a_new_login(tmp_path: Path) -> None:
-    store = IdentityStore(tmp_path, "chatbus")
+    store = IdentityStore(tmp_path, DEFAULT_URL, "chatbus")
     store.save(accounts.Session("dave", "t"))
-    (tmp_path / "chatbus" / "dave.json").write_text("{not json")
+    (store.directory / "dave.json").write_text("{not json")
     with pytest.raises(NotLoggedIn, match="damaged; run 'chatbus login dave'"):
         store.load()
 
@@ -177,21 +178,39 @@ def test_an_account_without_fields_is_damaged(hub: Hub) -> None:
 
 
 def test_a_stale_readable_temporary_file_cannot_make_the_token_readable(tmp_path: Path) -> None:
-    store = IdentityStore(tmp_path, "chatbus")
+    store = IdentityStore(tmp_path, DEFAULT_URL, "chatbus")
     store.save(accounts.Session("alice", "t1"))
     for leftover in ("alice.json.tmp", ".alice.json.x"):
-        (tmp_path / "chatbus" / leftover).write_text("old")
-        (tmp_path / "chatbus" / leftover).chmod(0o644)
+        (store.directory / leftover).write_text("old")
+        (store.directory / leftover).chmod(0o644)
     path = store.save(accounts.Session("alice", "t2"))
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
 
 
 def test_an_unreadable_identity_is_a_clear_error(tmp_path: Path) -> None:
-    store = IdentityStore(tmp_path, "chatbus")
+    store = IdentityStore(tmp_path, DEFAULT_URL, "chatbus")
     store.save(accounts.Session("alice", "t"))
-    path = tmp_path / "chatbus" / "alice.json"
+    path = store.directory / "alice.json"
     path.unlink()
     path.mkdir()  # a directory where the file should be
     with pytest.raises(NotLoggedIn, match="cannot read the saved session of 'alice'"):
         store.load("alice")
+
+
+@pytest.mark.parametrize(
+    ("url", "folder"),
+    [
+        ("redis://localhost:6379/0", "localhost-6379-0"),
+        ("redis://:s3cret@10.0.0.5:6380/2", "10.0.0.5-6380-2"),
+        ("rediss://alice:s3cret@hub.example.com", "hub.example.com-6379-0"),
+        ("unix:///run/valkey/valkey.sock?db=1", "run_valkey_valkey.sock-1"),
+    ],
+)
+def test_saved_sessions_are_kept_per_hub_and_never_under_a_password(
+    tmp_path: Path, url: str, folder: str
+) -> None:
+    store = IdentityStore(tmp_path, url, "chatbus")
+    store.save(accounts.Session("alice", "token"))
+    assert store.directory == tmp_path / folder / "chatbus"
+    assert "s3cret" not in str(store.directory)

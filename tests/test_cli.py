@@ -182,7 +182,7 @@ def test_first_login_registers_saves_the_session_and_lists_who_is_online(
 ) -> None:
     result = chatbus.login("alice")
     assert result.stdout.splitlines() == ["Registered alice and logged in.", "Online now: nobody"]
-    saved = settings.home / settings.namespace / "alice.json"
+    saved = IdentityStore(settings.home, settings.url, settings.namespace).directory / "alice.json"
     assert saved.is_file()
     assert json.loads(saved.read_text())["name"] == "alice"
     # The saved session is what later commands use, with no password.
@@ -328,7 +328,7 @@ def _type_a_wrong_password(settings: Settings, args: list[str], prompt: str) -> 
 
 def test_logout_ends_the_session_on_the_hub_and_here(chatbus: Chatbus, settings: Settings) -> None:
     chatbus.login("alice")
-    saved = settings.home / settings.namespace
+    saved = IdentityStore(settings.home, settings.url, settings.namespace).directory
     copy = {path.name: path.read_text() for path in saved.iterdir()}
 
     assert chatbus.ok("logout").stdout == "Logged out alice.\n"
@@ -461,7 +461,7 @@ def test_logging_in_again_here_ends_the_session_it_replaces(
     chatbus: Chatbus, settings: Settings, hub: Hub
 ) -> None:
     chatbus.login("alice")
-    first = IdentityStore(settings.home, settings.namespace).load("alice")
+    first = IdentityStore(settings.home, settings.url, settings.namespace).load("alice")
     chatbus.login("alice")
     with pytest.raises(NotLoggedIn):
         accounts.verify(hub, first)
@@ -536,8 +536,21 @@ def test_url_before_the_command_works_and_one_after_it_wins(
     # ...and after it, it wins over the one before.
     after = chatbus.ok("--url", dead_url, "whoami", "--url", real)
     assert after.stdout.startswith(f"alice on {real} ")
-    assert one_line_error(chatbus("--url", real, "whoami", "--url", dead_url)).startswith(
+    assert one_line_error(chatbus("--url", real, "users", "--url", dead_url)).startswith(
         f"Error: cannot reach the hub at {dead_url} "
+    )
+
+
+def test_logins_to_two_hubs_from_one_home_are_kept_apart(
+    chatbus: Chatbus, settings: Settings
+) -> None:
+    other_db = settings.url.rsplit("/", 1)[0] + "/3"  # another hub, as far as chatbus knows
+    chatbus.login("alice")
+    chatbus.ok("login", "bob", CHATBUS_URL=other_db, CHATBUS_PASSWORD=PASSWORD)
+    assert chatbus.ok("whoami").stdout.startswith(f"alice on {settings.url} ")
+    assert chatbus.ok("whoami", CHATBUS_URL=other_db).stdout.startswith(f"bob on {other_db} ")
+    assert one_line_error(chatbus("whoami", "--as", "alice", CHATBUS_URL=other_db)) == (
+        "Error: 'alice' is not logged in here; run 'chatbus login alice'"
     )
 
 
@@ -600,7 +613,7 @@ def test_an_unreachable_hub_is_one_line(
     chatbus: Chatbus, settings: Settings, dead_url: str, args: list[str]
 ) -> None:
     # A session saved earlier, so each command gets as far as the hub.
-    IdentityStore(settings.home, settings.namespace).save(Session("alice", "token"))
+    IdentityStore(settings.home, dead_url, settings.namespace).save(Session("alice", "token"))
     result = chatbus(*args, stdin="hi\n", CHATBUS_URL=dead_url, CHATBUS_PASSWORD=PASSWORD)
     assert result.stdout == ""
     line = one_line_error(result)

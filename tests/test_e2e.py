@@ -89,7 +89,7 @@ class World:
     def logged_in(self, name: str) -> None:
         """Save a session for ``name``, as ``chatbus login`` would."""
         session = accounts.login(self.hub, name, PASSWORD)
-        IdentityStore(self.home(name), self.settings.namespace).save(session)
+        IdentityStore(self.home(name), self.settings.url, self.settings.namespace).save(session)
 
     def terminal(self, name: str, *args: str) -> Terminal:
         terminal = Terminal(self.settings, self.home(name), *args)
