@@ -23,11 +23,20 @@ class Coalesced:
 
     def flush(self) -> None:
         """Run the pending action now (if one is pending), on this thread."""
+        if self._take_pending():
+            self.action()
+
+    def cancel(self) -> None:
+        """Drop the pending action, if any: its view has left the screen."""
+        self._take_pending()
+
+    def _take_pending(self) -> bool:
         with self._lock:
             pending, self._timer = self._timer, None
-        if pending is not None:
-            pending.cancel()
-            self.action()
+        if pending is None:
+            return False
+        pending.cancel()
+        return True
 
     def _fire(self) -> None:
         with self._lock:

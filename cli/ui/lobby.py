@@ -109,6 +109,15 @@ class Lobby:
             raise
 
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            # A redraw due after the lobby is gone (Ctrl-C just after a join)
+            # must not print, or touch a hub connection that is closing.
+            self._redraw.cancel()
+            self.client.hide(self)
+
+    def _run(self) -> None:
         self.client.show(self, self.render)
         while True:
             try:
