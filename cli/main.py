@@ -9,6 +9,7 @@ from .chat_command import chat
 from .context import group_namespace_option, group_url_option
 from .query_commands import history, send, users
 from .server_command import server
+from .thread_errors import report_thread_errors
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -25,8 +26,10 @@ def cli(url: str | None, namespace: str | None) -> None:
     Who is online:    chatbus users
 
     Settings: --url/CHATBUS_URL (default redis://localhost:6379/0),
-    --namespace/CHATBUS_NAMESPACE, and CHATBUS_HOME for saved logins.
+    --namespace/CHATBUS_NAMESPACE, and CHATBUS_HOME for saved logins; --as NAME
+    (CHATBUS_USER) picks among the users logged in from one CHATBUS_HOME.
     """
+    report_thread_errors()
 
 
 for command in (server, login, chat, users, send, history, passwd, logout, whoami):

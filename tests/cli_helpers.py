@@ -44,6 +44,7 @@ def settings_env(settings: Settings) -> dict[str, str | None]:
         CHATBUS_URL=settings.url,
         CHATBUS_NAMESPACE=settings.namespace,
         CHATBUS_HOME=str(settings.home),
+        XDG_STATE_HOME=str(settings.home / "state"),  # error logs stay in the test's files
     )
     return env
 
@@ -55,6 +56,7 @@ def process_env(settings: Settings, home: Path | None = None, **extra: str) -> d
         CHATBUS_URL=settings.url,
         CHATBUS_NAMESPACE=settings.namespace,
         CHATBUS_HOME=str(home or settings.home),
+        XDG_STATE_HOME=str((home or settings.home) / "state"),
     )
     env.update(extra)
     return env
