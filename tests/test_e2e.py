@@ -137,6 +137,9 @@ def test_two_users_pick_each_other_from_the_list_and_talk_both_ways(world: World
     bob.enter("/quit")
     bob.child.expect(pexpect.EOF)
     alice.expect("bob went offline")
+    world.logged_in("bob")
+    world.terminal("bob", "chat", "alice")
+    alice.expect("bob is online")
 
 
 def test_a_message_arriving_mid_typing_leaves_the_typed_text_intact(world: World) -> None:

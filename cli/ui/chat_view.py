@@ -50,6 +50,8 @@ class ChatView:
         self.from_lobby = from_lobby
         self.history = history
         self.unread: dict[str, int] = {}
+        # Whether the peer was online at the last notice: notices say changes.
+        self._peer_online = False
         self._prompt: PromptSession[str] = PromptSession(
             history=InMemoryHistory(), erase_when_done=True, bottom_toolbar=self._toolbar
         )
@@ -91,7 +93,8 @@ class ChatView:
             else:
                 self.conversation.mark_read()
             self.unread = self.client.mailbox.unread_counts()
-            if peer not in self.client.online and not same_name(peer, self.client.me):
+            self._peer_online = peer in self.client.online
+            if not self._peer_online and not same_name(peer, self.client.me):
                 self.client.notice(f"{peer} is offline; your messages will wait for them")
 
         self.client.show(self, prepare)
@@ -111,9 +114,12 @@ class ChatView:
         self._redraw()
 
     def on_presence(self, online: OnlineList, event: PresenceEvent | None) -> None:
-        if event is not None and same_name(event.name, self.peer):
-            went = "is online" if event.kind == "join" else "went offline"
-            self.client.notice(f"{self.peer} {went}")
+        # From an event or from a new snapshot (after a reconnect, say): only a
+        # change is news, so a join after an unseen leave is not "back online".
+        peer_online = self.peer in online
+        if peer_online != self._peer_online:
+            self._peer_online = peer_online
+            self.client.notice(f"{self.peer} {'is online' if peer_online else 'went offline'}")
         self._redraw()
 
     def on_connection(self, connected: bool, detail: str) -> None:
