@@ -308,8 +308,10 @@ def test_chat_commands_history_switch_and_help(world: World) -> None:
     alice.expect(r"\d\d:\d\d bob: old 4")
     alice.expect(r"\[bob\]")
     alice.enter("/history 4")
+    alice.expect("history with bob, the last 4 at most:")
     for i in range(1, 5):  # shown again, on request, even though on screen
         alice.expect(rf"\d\d:\d\d bob: old {i}")
+    alice.expect("end of history; live again")
     Mailbox(world.hub, "carol").send("alice", "psst")
     alice.expect(r"new message from carol \(1 unread\): /switch carol")
     alice.enter("/switch carol")

@@ -213,7 +213,9 @@ class ChatView:
             self.client.print(self.client.style.error("usage: /history [N], N from 1 to 1000"))
             return
         with self.client.screen:
+            self.client.notice(f"history with {self.peer}, the last {limit} at most:")
             self._show_history(limit)
+            self.client.notice("end of history; live again")
 
 
 def open_chat(
