@@ -157,6 +157,22 @@ def test_a_message_arriving_mid_typing_leaves_the_typed_text_intact(world: World
     assert [m.envelope.body for m in bob_sees] == ["interrupting!", "half-way through a sentence"]
 
 
+def test_what_arrives_in_the_open_chat_is_not_listed_as_unread(world: World) -> None:
+    world.register("alice", "bob")
+    world.logged_in("alice")
+    alice = world.terminal("alice", "chat", "bob")
+    alice.expect(r"\[bob\]")
+    Mailbox(world.hub, "bob").send("alice", "just now")
+    alice.expect(r"\d\d:\d\d bob: just now")
+    alice.enter("/users")  # at once: before the read mark would go out by itself
+    alice.expect(r"online \(1\): alice")
+    alice.enter("/history 1")
+    alice.expect("history with bob")
+    since_users = alice.screen_so_far().rsplit("online (1): alice", 1)[1]
+    assert "unread" not in since_users
+    assert Mailbox(world.hub, "alice").unread_counts() == {}
+
+
 def test_escape_sequences_in_a_message_show_as_harmless_text(world: World) -> None:
     world.register("alice", "mallory")
     world.logged_in("alice")

@@ -66,7 +66,11 @@ class ChatView:
         state = "online" if self.peer in self.client.online else "offline"
         if not self.client.receiver.connected:
             state += ", hub unreachable: reconnecting"
-        others = ", ".join(f"{sanitize(n)} {c}" for n, c in sorted(self.unread.items()) if c)
+        others = ", ".join(
+            f"{sanitize(n)} {c}"
+            for n, c in sorted(self.unread.items())
+            if c and not same_name(n, self.peer)  # on screen: being read
+        )
         unread = f" | unread: {others}" if others else ""
         return HTML(" {} -> <b>{}</b> ({}){} | /help").format(
             self.client.me, self.peer, state, unread
@@ -191,6 +195,7 @@ class ChatView:
     def _list_users(self) -> None:
         names = self.client.online.names
         self.client.notice(f"online ({len(names)}): {', '.join(names)}")
+        self.conversation.flush_reads()  # what is on screen is not unread
         counts = self.client.mailbox.unread_counts()
         if counts:
             self.client.notice(

@@ -58,9 +58,13 @@ class ConversationScreen:
         """A live message from the peer is on screen: its unread count goes soon."""
         self._read_later.trigger()
 
+    def flush_reads(self) -> None:
+        """Mark what is on screen read now rather than after the delay."""
+        self._read_later.flush()
+
     def close(self) -> None:
         """The conversation leaves the screen: what was shown is read."""
-        self._read_later.flush()
+        self.flush_reads()
 
     def _mark_read_quietly(self) -> None:
         # Best effort: with the hub gone, the count stays until the next open.
