@@ -228,10 +228,12 @@ class Receiver:
         self.lease.renew()
 
     def _end_session(self, ended: SessionEnded) -> None:
+        stopping_anyway = self._stop.is_set()
         self._stop.set()
         self._connected.clear()
         self._release_lease()
-        self._call_listener(self.listener.on_session_ended, ended)
+        if not stopping_anyway:  # else the listener is already leaving: let it
+            self._call_listener(self.listener.on_session_ended, ended)
 
     def _await_subscriptions(self, pubsub: Any, count: int) -> None:
         deadline = time.monotonic() + SOCKET_TIMEOUT

@@ -67,6 +67,9 @@ class LiveClient:
             app.hub, session.name, self, after_id=self.mailbox.latest_id(), session=session
         )
         self.session_ended: SessionEnded | None = None
+        # Guards _in_main: a session end interrupts the main thread only inside main().
+        self._interruptible = threading.Lock()
+        self._in_main = False
         # Held while the receiver reports to a view and while a view prints
         # more than one line of its own (history), so lines never interleave
         # and no message slips between a view's history and its live part.
@@ -137,11 +140,15 @@ class LiveClient:
 
         The main thread may be blocked reading input; a SIGTERM aimed at it
         ends that read the way a closed terminal would (see _stop_on_signals).
+        Only while ``main`` runs: once the user is leaving anyway, the signal
+        would land in the clean-up, or after our handler is gone.
         """
-        self.session_ended = ended
-        main_thread = threading.main_thread().ident
-        assert main_thread is not None  # it is running: it started this client
-        signal.pthread_kill(main_thread, signal.SIGTERM)
+        with self._interruptible:
+            self.session_ended = ended
+            if self._in_main:
+                main_thread = threading.main_thread().ident
+                assert main_thread is not None  # it is running: it started this client
+                signal.pthread_kill(main_thread, signal.SIGTERM)
 
     def run(self, main: Callable[[], object], *, above_prompt: bool = True) -> None:
         """Run ``main`` while receiving; Ctrl-C ends it, and presence is released.
@@ -152,11 +159,21 @@ class LiveClient:
         with patch_stdout(raw=True) if above_prompt else nullcontext(), _stop_on_signals():
             self.receiver.start()
             try:
+                with self._interruptible:
+                    self._in_main = True
                 self.receiver.wait_connected(CONNECT_WAIT)
                 main()
             except KeyboardInterrupt:
                 pass
             finally:
-                self.receiver.stop()
+                with self._interruptible:
+                    self._in_main = False
+                self._stop_receiving()
         if self.session_ended is not None:
             raise self.session_ended
+
+    def _stop_receiving(self) -> None:
+        try:
+            self.receiver.stop()
+        except KeyboardInterrupt:  # a signal sent just before main ended
+            self.receiver.stop()
