@@ -105,12 +105,13 @@ def default_data_dir(port: int) -> Path:
 
 
 @contextmanager
-def data_dir_lock(data_dir: Path) -> Iterator[None]:
+def data_dir_lock(data_dir: Path) -> Iterator[int]:
     """Hold ``data_dir`` for one hub; ServerError if another hub holds it.
 
     Two servers appending to one append-only file mix and lose data, and
-    nothing in the server itself prevents it. The lock (``flock``) goes with
-    the process, however it ends.
+    nothing in the server itself prevents it. Yields the lock's descriptor:
+    passed to the server process (``inherited_fds``), the lock lasts as long
+    as the server does, even if this process is killed first.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     with (data_dir / "chatbus-server.lock").open("a+") as lock:
@@ -118,10 +119,9 @@ def data_dir_lock(data_dir: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise ServerError(
-                f"another chatbus server is using {data_dir}; "
-                "stop it, or give this one its own --data-dir"
+                f"another hub is using {data_dir}; stop it, or give this one its own --data-dir"
             ) from None
-        yield
+        yield lock.fileno()
 
 
 def port_in_use(bind: str, port: int) -> bool:
@@ -162,14 +162,18 @@ class HubProcess:
         binary: ServerBinary,
         port: int,
         data_dir: Path,
+        *,
         bind: str = "127.0.0.1",
         extra_args: tuple[str, ...] = (),
+        inherited_fds: tuple[int, ...] = (),
     ) -> None:
         self.binary = binary
         self.port = port
         self.bind = bind
         self.data_dir = data_dir
         self.extra_args = extra_args
+        # Open files the server process keeps (the data dir's lock).
+        self.inherited_fds = inherited_fds
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -213,6 +217,7 @@ class HubProcess:
                 stdout=early_output,
                 stderr=early_output,
                 start_new_session=True,
+                pass_fds=self.inherited_fds,
             )
         self._wait_ready(ready_timeout)
 
