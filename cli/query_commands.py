@@ -11,11 +11,9 @@ from chatbus.messages import Mailbox, Message
 from chatbus.presence import snapshot
 
 from .context import App, as_option, friendly_errors, hub_options, peer_argument
+from .ui.chat_view import DEFAULT_HISTORY
 from .ui.render import Style, colour_enabled, message_line, safe_json
 from .ui.terminal import read_line_batches, split_at_invalid
-
-# Messages `history` shows when --limit is not given.
-DEFAULT_HISTORY = 20
 
 
 @click.command()

@@ -1,7 +1,8 @@
 """A background thread that fails prints one line, never a traceback.
 
-The receiver catches its own errors, but the UI's timers and prompt_toolkit's
-threads do not; Python would print their tracebacks over the chat. The
+The receiver turns its own failures into "lost the hub" notices and
+reconnects, but the UI's timers and prompt_toolkit's threads have no such
+net; Python would print their tracebacks over the chat. The
 details go to a log file in the platform state dir instead.
 """
 

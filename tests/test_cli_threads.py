@@ -19,7 +19,7 @@ def test_a_burst_of_triggers_runs_the_action_once() -> None:
     assert calls == [1]
 
 
-def test_a_cancelled_action_never_runs() -> None:
+def test_a_cancelled_pending_action_does_not_run() -> None:
     calls: list[int] = []
     later = Coalesced(60, lambda: calls.append(1))
     later.trigger()

@@ -22,13 +22,14 @@ from chatbus.sanitize import sanitize
 from .conversation import ConversationScreen
 from .live import LiveClient
 
+# Earlier messages shown when a conversation opens, and by /history alone.
 DEFAULT_HISTORY = 20
 
-HELP = """\
+HELP = f"""\
 /help            this list
 /users           who is online, and your unread messages
 /switch NAME     talk to NAME instead
-/history [N]     show the last N messages (default 20)
+/history [N]     show the last N messages (default {DEFAULT_HISTORY})
 /back            back to the lobby (when you came from there)
 /quit            leave (Ctrl-D and Ctrl-C too)
 //text           send a message that starts with a slash"""
@@ -196,7 +197,7 @@ class ChatView:
         names = self.client.online.names
         self.client.notice(f"online ({len(names)}): {', '.join(names)}")
         self.conversation.flush_reads()  # what is on screen is not unread
-        counts = self.client.mailbox.unread_counts()
+        self.unread = counts = self.client.mailbox.unread_counts()
         if counts:
             self.client.notice(
                 "unread: " + ", ".join(f"{sanitize(n)} {c}" for n, c in sorted(counts.items()))
