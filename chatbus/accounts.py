@@ -146,10 +146,17 @@ def _check_password(account: _Account, password: str, advice: str = "") -> None:
         raise WrongPassword(f"wrong password for {account.name!r}{advice}")
 
 
-def login(hub: Hub, name: str, password: str) -> Session:
-    """Log in to the registered account ``name`` with its password."""
+def login(hub: Hub, name: str, password: str, *, saved: Session | None = None) -> Session:
+    """Log in to the registered account ``name`` with its password.
+
+    ``saved`` is a session of ``name`` kept on this machine: while the hub
+    still accepts it, it is the one returned, so logging in again neither
+    leaves another live token behind nor ends the windows that use it.
+    """
     stored = _stored_account(hub, name)
     _check_password(stored, password, " (if that name is not yours, choose another)")
+    if saved is not None and same_name(saved.name, name) and _accepted(hub, saved):
+        return Session(stored.name, saved.token)
     token = secrets.token_urlsafe(32)
     with hub.errors():
         hub.redis.hset(hub.keys.sessions(name), token_digest(token), time.time_ns() // 1_000_000)
@@ -207,10 +214,13 @@ def change_password(hub: Hub, session: Session, current: str, new: str) -> int:
 
 def verify(hub: Hub, session: Session) -> None:
     """Raise SessionEnded unless the hub still accepts ``session``."""
-    with hub.errors():
-        known = hub.redis.hexists(hub.keys.sessions(session.name), token_digest(session.token))
-    if not known:
+    if not _accepted(hub, session):
         raise _session_ended(session)
+
+
+def _accepted(hub: Hub, session: Session) -> bool:
+    with hub.errors():
+        return bool(hub.redis.hexists(hub.keys.sessions(session.name), token_digest(session.token)))
 
 
 def _session_ended(session: Session) -> SessionEnded:

@@ -26,11 +26,8 @@ def display_url(url: str) -> str:
     if parts.password is None:
         return url
     user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    where = parts.netloc.rpartition("@")[2]  # host and port as written
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{where}"))
 
 
 def default_home() -> Path:
@@ -61,6 +58,12 @@ class Settings:
                 f"invalid hub URL {display_url(self.url)!r}: "
                 "it must start with redis://, rediss:// or unix://"
             )
+        try:
+            urlsplit(self.url).port  # noqa: B018 (parsing it is the check)
+        except ValueError:
+            raise InvalidSetting(
+                f"invalid hub URL {display_url(self.url)!r}: the port must be 1-65535"
+            ) from None
         if not _NAMESPACE.fullmatch(self.namespace):
             raise InvalidSetting(
                 f"invalid namespace {self.namespace!r}: use 1-64 of A-Z a-z 0-9 _ . - "

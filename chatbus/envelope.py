@@ -115,7 +115,7 @@ def decode_envelope(raw: bytes, max_body: int) -> Envelope:
 
 def is_stream_id(text: bytes | str) -> bool:
     """True for a whole stream id, ``<ms>-<seq>``, that the hub could have made."""
-    raw = text.encode() if isinstance(text, str) else text
+    raw = text.encode(errors="replace") if isinstance(text, str) else text
     return _STREAM_ID.fullmatch(raw) is not None and all(
         int(part) < _MAX_STREAM_PART for part in raw.split(b"-")
     )

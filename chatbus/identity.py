@@ -5,13 +5,14 @@ Layout under the home directory (CHATBUS_HOME or the platform config dir)::
     <hub>/<namespace>/<name in lower case>.json   {"name": ..., "token": ...}   mode 0600
     <hub>/<namespace>/current                     the name the last login saved
 
-``<hub>`` names the hub by host, port and database (``localhost-6379-0``), or
-socket path, never by credentials: a login to one hub does not replace the
+``<hub>`` names the hub by host, port and database (``localhost-6379-0-<hash>``),
+or socket path, never by credentials: a login to one hub does not replace the
 saved session of another. Several users may be logged in from one home
 (``--as NAME`` picks one); a command without ``--as`` acts as the last one who
 logged in on that hub.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -43,14 +44,24 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def hub_folder(url: str) -> str:
-    """A directory name for the hub at ``url``: where it is, not how to log in to it."""
+    """A directory name for the hub at ``url``: where it is, not how to log in to it.
+
+    Readable (``localhost-6379-0-…``), plus a short hash of the exact place so
+    that two hubs never share a folder however their names read once made
+    safe for a file system (``[::1]`` and a host named ``1``, say).
+    """
     parts = urlsplit(url)
+    asked_db = parse_qs(parts.query).get("db")  # redis-py: ?db= wins over the path
     if parts.scheme == "unix":
-        place, db = parts.path, parse_qs(parts.query).get("db", ["0"])[0]
+        kind, place, db = "unix", parts.path, (asked_db or ["0"])[0]
     else:
-        place = f"{parts.hostname or 'localhost'}-{parts.port or 6379}"
-        db = parts.path.strip("/") or "0"
-    return re.sub(r"[^A-Za-z0-9.-]+", "_", f"{place}-{db}").strip("_.")
+        kind, place = "tcp", f"{parts.hostname or 'localhost'}-{parts.port or 6379}"
+        db = (asked_db or [parts.path.strip("/") or "0"])[0]
+    if db.isdecimal():
+        db = str(int(db))  # "/00" is database 0
+    readable = re.sub(r"[^A-Za-z0-9.-]+", "_", f"{place}-{db}").strip("_.")
+    exact = hashlib.sha256(f"{kind}\n{place}\n{db}".encode()).hexdigest()[:8]
+    return f"{readable}-{exact}"
 
 
 class IdentityStore:

@@ -10,13 +10,14 @@ the stream see the same ids. A batch of messages costs the same two calls.
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import cast
 
 from . import lua
 from .envelope import BadEnvelope, Envelope, decode_envelope, new_envelope
-from .errors import UnknownUser
+from .errors import ChatbusError, UnknownUser
 from .hub import Hub, as_text
 from .keys import Keys
 from .names import is_valid_name, same_name
@@ -140,13 +141,14 @@ class Mailbox:
         )
         with self.hub.errors():
             replies = lua.run_calls(self.hub.redis, calls)
-            stream_ids = replies[0]
-            if stream_ids is None and len(replies) == 2 and replies[1]:
+        stream_ids = replies[0]
+        if stream_ids is None:
+            if len(replies) == 2 and replies[1]:
                 # The sender's copy went out in the same round trip; take it
                 # back out of the mailbox so history shows no message that
-                # nobody received.
-                self.hub.redis.xdel(settings.keys.mailbox(self.owner), *replies[1])
-        if stream_ids is None:
+                # nobody received. Best effort: the error to report is this one.
+                with suppress(ChatbusError), self.hub.errors():
+                    self.hub.redis.xdel(settings.keys.mailbox(self.owner), *replies[1])
             raise UnknownUser(f"no account named {recipient!r}")
         return [Message(sid.decode(), env) for sid, env in zip(stream_ids, envelopes, strict=True)]
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import click
 
 from chatbus import accounts
+from chatbus.accounts import Session
 from chatbus.errors import ChatbusError, NotLoggedIn
 from chatbus.names import validate_name
 from chatbus.presence import snapshot
@@ -64,14 +65,12 @@ def _read_secret(
     return typed
 
 
-def _end_replaced_session(app: App, name: str) -> None:
-    """Logging in again here replaces the saved session of ``name``: end the
-    old one on the hub too, or each login would leave a live token behind."""
+def _saved_session(app: App, name: str) -> Session | None:
+    """The session of ``name`` saved here for this hub, if any."""
     try:
-        replaced = app.identities.load(name)
+        return app.identities.load(name)
     except NotLoggedIn:
-        return
-    accounts.logout(app.hub, replaced)
+        return None
 
 
 @click.command()
@@ -86,7 +85,8 @@ def login(app: App, name: str, password_stdin: bool) -> None:
 
     NAME is 1-32 letters, digits, '_' or '-'; "Alice" and "alice" are the same
     account. The session is saved under CHATBUS_HOME, so the other commands need
-    no password. On a terminal, the lobby follows: who is online, and whom to
+    no password (logging in again there keeps that session while the hub
+    accepts it). On a terminal, the lobby follows: who is online, and whom to
     chat with. Otherwise the online list is printed.
     """
     validate_name(name)
@@ -106,9 +106,9 @@ def login(app: App, name: str, password_stdin: bool) -> None:
         session = accounts.register(app.hub, name, password)
         click.echo(f"Registered {session.name} and logged in.")
     else:
-        session = accounts.login(app.hub, registered, password)
+        saved = _saved_session(app, registered)
+        session = accounts.login(app.hub, registered, password, saved=saved)
         click.echo(f"Logged in as {session.name}.")
-        _end_replaced_session(app, session.name)
     app.identities.save(session)
     if interactive():
         run_lobby(app, session)

@@ -18,7 +18,7 @@ from chatbus.errors import (
     WrongPassword,
 )
 from chatbus.hub import Hub
-from chatbus.identity import IdentityStore
+from chatbus.identity import IdentityStore, hub_folder
 
 PASSWORD = "correct horse"
 
@@ -199,18 +199,35 @@ def test_an_unreadable_identity_is_a_clear_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("url", "folder"),
+    ("url", "readable"),
     [
-        ("redis://localhost:6379/0", "localhost-6379-0"),
-        ("redis://:s3cret@10.0.0.5:6380/2", "10.0.0.5-6380-2"),
-        ("rediss://alice:s3cret@hub.example.com", "hub.example.com-6379-0"),
-        ("unix:///run/valkey/valkey.sock?db=1", "run_valkey_valkey.sock-1"),
+        ("redis://localhost:6379/0", "localhost-6379-0-"),
+        ("redis://:s3cret@10.0.0.5:6380/2", "10.0.0.5-6380-2-"),
+        ("rediss://alice:s3cret@hub.example.com", "hub.example.com-6379-0-"),
+        ("redis://localhost:6379/0?db=3&password=s3cret", "localhost-6379-3-"),
+        ("unix:///run/valkey/valkey.sock?db=1", "run_valkey_valkey.sock-1-"),
     ],
 )
 def test_saved_sessions_are_kept_per_hub_and_never_under_a_password(
-    tmp_path: Path, url: str, folder: str
+    tmp_path: Path, url: str, readable: str
 ) -> None:
     store = IdentityStore(tmp_path, url, "chatbus")
     store.save(accounts.Session("alice", "token"))
-    assert store.directory == tmp_path / folder / "chatbus"
+    assert store.directory.parent.name.startswith(readable)
     assert "s3cret" not in str(store.directory)
+
+
+def test_two_hubs_never_share_a_folder_and_one_hub_has_one() -> None:
+    different = [
+        "redis://localhost:6379/0",
+        "redis://localhost:6379/0?db=3",
+        "redis://[::1]:6379/0",
+        "redis://1:6379/0",
+        "unix:///tmp/a/b.sock",
+        "unix:///tmp/a_b.sock",
+        "unix:///tmp/a-6379",
+        "redis://tmp_a:6379/0",
+    ]
+    assert len({hub_folder(url) for url in different}) == len(different)
+    same = ["redis://localhost:6379/0", "rediss://:pw@localhost", "redis://LOCALHOST:6379/00"]
+    assert len({hub_folder(url) for url in same}) == 1

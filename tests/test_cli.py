@@ -36,7 +36,6 @@ from helpers import CHATBUS, Recorder, wait_until
 from chatbus import accounts
 from chatbus.accounts import Session
 from chatbus.config import Settings
-from chatbus.errors import NotLoggedIn
 from chatbus.hub import Hub
 from chatbus.identity import IdentityStore
 from chatbus.messages import Mailbox
@@ -457,16 +456,22 @@ def test_passwd_on_a_terminal_checks_the_current_password_first(
     assert output.strip().splitlines() == ["Error: wrong password for 'alice'"]
 
 
-def test_logging_in_again_here_ends_the_session_it_replaces(
+def test_logging_in_again_here_keeps_the_session_while_the_hub_accepts_it(
     chatbus: Chatbus, settings: Settings, hub: Hub
 ) -> None:
+    store = IdentityStore(settings.home, settings.url, settings.namespace)
     chatbus.login("alice")
-    first = IdentityStore(settings.home, settings.url, settings.namespace).load("alice")
-    chatbus.login("alice")
-    with pytest.raises(NotLoggedIn):
-        accounts.verify(hub, first)
+    first = store.load("alice")
+    chatbus.login("alice")  # a second window, say: the first goes on
+    assert store.load("alice") == first
     assert len(hub.redis.hgetall(hub.keys.sessions("alice"))) == 1
-    chatbus.ok("whoami")
+    accounts.logout(hub, first)  # ended elsewhere: the next login makes a new one
+    chatbus.login("alice")
+    assert store.load("alice") != first
+    accounts.verify(hub, store.load("alice"))
+    assert one_line_error(chatbus("login", "alice", CHATBUS_PASSWORD="not it")).startswith(
+        "Error: wrong password for 'alice'"
+    )
 
 
 def test_passwd_with_password_stdin_needs_both_lines(chatbus: Chatbus) -> None:
@@ -580,6 +585,17 @@ def test_an_invalid_url_is_a_one_line_error(chatbus: Chatbus, args: list[str]) -
     line = one_line_error(result)
     assert line.startswith("Error: invalid hub URL ")
     assert line.endswith("it must start with redis://, rediss:// or unix://")
+
+
+@pytest.mark.parametrize("port", ["99999", "abc"])
+@pytest.mark.parametrize("command", ["whoami", "users"])
+def test_a_url_with_an_impossible_port_is_a_one_line_error(
+    chatbus: Chatbus, port: str, command: str
+) -> None:
+    result = chatbus(command, CHATBUS_URL=f"redis://:pw@localhost:{port}/0")
+    assert one_line_error(result) == (
+        f"Error: invalid hub URL 'redis://:***@localhost:{port}/0': the port must be 1-65535"
+    )
 
 
 @pytest.mark.parametrize(
@@ -879,6 +895,7 @@ def test_history_of_an_empty_conversation_says_so(chatbus: Chatbus) -> None:
         (["--before", "yesterday"], "Invalid value for --before"),
         (["--before", "123"], "Invalid value for --before"),
         (["--before", f"{2**64}-0"], "Invalid value for --before"),
+        (["--before", "\udcff-1"], "Invalid value for --before"),  # a non-UTF-8 byte
         (["--limit", "0"], "Invalid value for '--limit'"),
         (["--limit", "many"], "Invalid value for '--limit'"),
     ],
@@ -1128,12 +1145,16 @@ def test_a_second_server_on_the_same_data_dir_is_refused(
         # Another port, the same files: two servers would mix one append-only file.
         refused = chatbus("server", "--port", str(free_port()), "--data-dir", str(data))
         assert one_line_error(refused) == (
-            f"Error: another chatbus server is using {data}; "
-            "stop it, or give this one its own --data-dir"
+            f"Error: another hub is using {data}; stop it, or give this one its own --data-dir"
         )
         chatbus.ok("users", CHATBUS_URL=url)  # the first one runs on
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0
+        # The server itself holds the lock too: with chatbus killed, the
+        # valkey-server it started still has the files, and still refuses.
+        process.kill()
+        process.wait()
+        chatbus.ok("users", CHATBUS_URL=url)
+        refused = chatbus("server", "--port", str(free_port()), "--data-dir", str(data))
+        assert one_line_error(refused).startswith("Error: another hub is using")
 
 
 def test_each_port_gets_its_own_default_data_dir(
