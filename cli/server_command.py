@@ -44,10 +44,11 @@ def server(port: int, bind: str, data_dir: Path | None, engine: str) -> None:
     accounts and unread counts survive a restart.
     """
     binary = find_server(engine)  # type: ignore[arg-type]
-    data = data_dir or default_data_dir(port)
-    HubProcess(binary, port, data, bind=bind).check_port()  # before the data dir is touched
-    with data_dir_lock(data) as lock:
-        _run(HubProcess(binary, port, data, bind=bind, inherited_fds=(lock,)), binary)
+    hub = HubProcess(binary, port, data_dir or default_data_dir(port), bind=bind)
+    hub.check_port()  # before the data dir is touched: a refusal changes nothing
+    with data_dir_lock(hub.data_dir) as lock:
+        hub.inherited_fds = (lock,)
+        _run(hub, binary)
 
 
 def _run(hub: HubProcess, binary: ServerBinary) -> None:
