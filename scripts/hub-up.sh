@@ -5,8 +5,9 @@ set -eu
 url="redis://localhost:$PORT/0"
 state="${XDG_STATE_HOME:-$HOME/.local/state}/chatbus"
 pid_file="$state/hub-$PORT.pid"   # one per port: each `make up PORT=...` has its own
+probe="$(dirname "$0")/hub_probe.py"
 answers() {
-    "$BIN/python" -c "import redis; redis.Redis(port=$PORT, socket_connect_timeout=1).ping()" 2>/dev/null
+    "$BIN/python" "$probe" "$PORT" >/dev/null 2>&1 || [ $? -eq 2 ]
 }
 
 if docker info >/dev/null 2>&1; then
@@ -16,8 +17,17 @@ elif answers; then
     if [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
         echo "Hub: already running (chatbus server, pid $(cat "$pid_file")) at $url"
     else
-        echo "Hub: a Redis server already answers at $url; chatbus will use it."
-        echo "     (For a hub of chatbus's own: make up PORT=6380, then export CHATBUS_URL=redis://localhost:6380/0)"
+        # Someone else's server: say what it is before chatbus writes to it.
+        status=0
+        found=$("$BIN/python" "$probe" "$PORT" 2>&1) || status=$?
+        other=$((PORT + 1))
+        echo "Hub: a server already answers at $url: $found."
+        if [ "$status" -eq 0 ]; then
+            echo "     chatbus will use it."
+        else
+            echo "     chatbus cannot use it."
+        fi
+        echo "     For a hub of chatbus's own: make up PORT=$other, then export CHATBUS_URL=redis://localhost:$other/0"
     fi
 else
     mkdir -p "$state"
@@ -38,4 +48,9 @@ fi
 echo
 echo "chatbus is installed in $(dirname "$BIN"). Put it on your PATH with:"
 echo "    source $(dirname "$BIN")/bin/activate"
+if [ "$PORT" != 6379 ]; then
+    # chatbus's default hub is port 6379: without this, it would go there.
+    echo "and point chatbus at this hub (port $PORT; chatbus's default is 6379) with:"
+    echo "    export CHATBUS_URL=$url"
+fi
 echo "then: chatbus login alice"
