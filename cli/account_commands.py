@@ -9,10 +9,9 @@ import click
 from chatbus import accounts
 from chatbus.accounts import Session
 from chatbus.errors import ChatbusError, NotLoggedIn
-from chatbus.names import validate_name
 from chatbus.presence import snapshot
 
-from .context import App, as_option, friendly_errors, hub_options
+from .context import NAME, App, as_option, friendly_errors, hub_options
 from .ui.lobby import run_lobby
 from .ui.render import Style, colour_enabled
 from .ui.terminal import interactive
@@ -74,7 +73,7 @@ def _saved_session(app: App, name: str) -> Session | None:
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", type=NAME)
 @click.option(
     "--password-stdin", is_flag=True, help="Read the password from the first line of stdin."
 )
@@ -89,7 +88,6 @@ def login(app: App, name: str, password_stdin: bool) -> None:
     accepts it). On a terminal, the lobby follows: who is online, and whom to
     chat with. Otherwise the online list is printed.
     """
-    validate_name(name)
     registered = accounts.registered_name(app.hub, name)
     registering = registered is None
     password = _read_secret(

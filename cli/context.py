@@ -15,12 +15,19 @@ from click.core import ParameterSource
 
 from chatbus import accounts
 from chatbus.accounts import Session
-from chatbus.config import DEFAULT_LEASE_TTL, DEFAULT_MAX_BODY, DEFAULT_URL, Settings, default_home
-from chatbus.errors import ChatbusError, UnknownUser
+from chatbus.config import (
+    DEFAULT_LEASE_TTL,
+    DEFAULT_MAX_BODY,
+    DEFAULT_URL,
+    Settings,
+    default_home,
+)
+from chatbus.errors import ChatbusError, InvalidName, InvalidSetting, UnknownUser
 from chatbus.hub import Hub
 from chatbus.identity import IdentityStore
 from chatbus.keys import DEFAULT_NAMESPACE
 from chatbus.messages import Mailbox
+from chatbus.names import validate_name
 from chatbus.presence import snapshot
 
 P = ParamSpec("P")
@@ -63,16 +70,42 @@ class App:
         return registered
 
 
+# The settings a command checks before it starts, each on its own, so that a
+# usage error can name the option or variable it came from.
+_CHECKED_SETTINGS = ("url", "namespace", "lease_ttl", "max_body")
+
+
 def _app(ctx: click.Context, params: dict[str, Any]) -> App:
-    """The App for a command from its parsed options (see :func:`hub_options`)."""
-    settings = Settings(
-        url=_from_group_if_given(ctx, "url", params["url"]),
-        namespace=_from_group_if_given(ctx, "namespace", params["namespace"]),
-        home=params["home"] or default_home(),
-        lease_ttl=params["lease_ttl"],
-        max_body=params["max_body"],
+    """The App for a command from its parsed options (see :func:`hub_options`).
+
+    A setting that cannot be used is a usage error (exit 2) naming where it
+    came from: the option typed, or the environment variable.
+    """
+    chosen: dict[str, Any] = {
+        "url": _from_group_if_given(ctx, "url", params["url"]),
+        "namespace": _from_group_if_given(ctx, "namespace", params["namespace"]),
+        "lease_ttl": params["lease_ttl"],
+        "max_body": params["max_body"],
+    }
+    for name in _CHECKED_SETTINGS:
+        try:
+            Settings(**{name: chosen[name]})
+        except InvalidSetting as error:
+            where = ctx.find_root() if _typed_before(ctx, name) else ctx
+            param = next(p for p in where.command.params if p.name == name)
+            raise click.BadParameter(str(error), where, param) from None
+    return App(Settings(home=params["home"] or default_home(), **chosen), params.get("as_name"))
+
+
+def _typed_before(ctx: click.Context, name: str) -> bool:
+    """True when option ``name`` was typed before the command and not after it."""
+    typed_here = ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
+    root = ctx.find_root()
+    return (
+        root is not ctx
+        and root.get_parameter_source(name) == ParameterSource.COMMANDLINE
+        and (not typed_here)
     )
-    return App(settings, params.get("as_name"))
 
 
 def _from_group_if_given(ctx: click.Context, name: str, value: str) -> str:
@@ -81,13 +114,42 @@ def _from_group_if_given(ctx: click.Context, name: str, value: str) -> str:
     An option typed after the command wins; one typed before it wins over the
     environment and the default.
     """
-    root = ctx.find_root()
-    typed_here = ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
-    typed_before = root.get_parameter_source(name) == ParameterSource.COMMANDLINE
-    if typed_before and not typed_here:
-        given: str = root.params[name]
+    if _typed_before(ctx, name):
+        given: str = ctx.find_root().params[name]
         return given
     return value
+
+
+class SettingOption(click.Option):
+    """An option that can also come from an environment variable: an error
+    about a value from the environment names the variable, not the option
+    (which the user never typed, and may be hidden)."""
+
+    def get_error_hint(self, ctx: click.Context | None) -> str:
+        from_env = (
+            ctx is not None
+            and self.name is not None
+            and ctx.get_parameter_source(self.name) == ParameterSource.ENVIRONMENT
+        )
+        if from_env and isinstance(self.envvar, str):
+            return f"'{self.envvar}'"
+        return super().get_error_hint(ctx)
+
+
+# click 8.5 made ParamType generic; click.ParamType[str] would fail on older clicks.
+class NameType(click.ParamType):  # type: ignore[type-arg]
+    """A user name as typed: one that breaks the name rule is a usage error."""
+
+    name = "name"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            return validate_name(str(value))
+        except InvalidName as error:
+            self.fail(str(error), param, ctx)
+
+
+NAME = NameType()
 
 
 group_url_option = click.option("--url", help="The hub URL, for any command (see its --help).")
@@ -103,6 +165,7 @@ def hub_options(command: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option(
             "--url",
+            cls=SettingOption,
             envvar="CHATBUS_URL",
             default=DEFAULT_URL,
             show_default=True,
@@ -110,6 +173,7 @@ def hub_options(command: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--namespace",
+            cls=SettingOption,
             envvar="CHATBUS_NAMESPACE",
             default=DEFAULT_NAMESPACE,
             show_default=True,
@@ -118,13 +182,19 @@ def hub_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--home", envvar="CHATBUS_HOME", type=click.Path(path_type=Path), hidden=True),
         click.option(
             "--lease-ttl",
+            cls=SettingOption,
             envvar="CHATBUS_LEASE_TTL",
             type=float,
             default=DEFAULT_LEASE_TTL,
             hidden=True,
         ),
         click.option(
-            "--max-body", envvar="CHATBUS_MAX_BODY", type=int, default=DEFAULT_MAX_BODY, hidden=True
+            "--max-body",
+            cls=SettingOption,
+            envvar="CHATBUS_MAX_BODY",
+            type=int,
+            default=DEFAULT_MAX_BODY,
+            hidden=True,
         ),
     ]
 
@@ -145,6 +215,8 @@ def hub_options(command: Callable[..., Any]) -> Callable[..., Any]:
 as_option = click.option(
     "--as",
     "as_name",
+    cls=SettingOption,
+    type=NAME,
     envvar="CHATBUS_USER",
     metavar="NAME",
     help="Act as this logged-in user (default: the last login) [env: CHATBUS_USER].",
@@ -152,7 +224,12 @@ as_option = click.option(
 
 
 def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Report a user's mistake or an unreachable hub as one ``Error:`` line, exit 1."""
+    """Report what went wrong while doing the request (hub unreachable, wrong
+    password, unknown user, session ended) as one ``Error:`` line, exit 1.
+
+    A mistake in what was typed (a name, a setting, an option's value) is
+    caught before, by click: a usage error, exit 2.
+    """
 
     @functools.wraps(command)
     def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -173,9 +250,9 @@ def complete_peer(ctx: click.Context, param: click.Parameter, incomplete: str) -
         with closing(_app(ctx, ctx.params)) as app:
             names = set(snapshot(app.hub)[1])
             names.update(Mailbox(app.hub, app.session().name).unread_counts())
-    except (ChatbusError, redis.exceptions.RedisError, KeyError):
+    except (ChatbusError, redis.exceptions.RedisError, click.UsageError, KeyError):
         return []
     return sorted(n for n in names if n.lower().startswith(incomplete.lower()))
 
 
-peer_argument = click.argument("name", shell_complete=complete_peer)
+peer_argument = click.argument("name", type=NAME, shell_complete=complete_peer)

@@ -1,0 +1,166 @@
+"""What the commands say about what was typed, and a few of their smaller promises.
+
+The rule (README, Commands): a mistake in what was typed (a name, a setting
+from an option or the environment, an option's value) is a usage error, exit 2
+in click's format; what goes wrong while doing the request is one ``Error:``
+line, exit 1.
+"""
+
+import pytest
+from cli_helpers import PASSWORD, Chatbus, one_line_error
+from click.testing import Result
+from conftest import free_port
+
+from chatbus.config import Settings
+
+NAME_RULE = "use 1-32 characters: letters A-Z a-z, digits 0-9, '_' and '-'"
+
+
+@pytest.fixture
+def chatbus(settings: Settings) -> Chatbus:
+    return Chatbus(settings)
+
+
+def usage_error(result: Result, usage: str) -> str:
+    """Assert ``result`` is click's usage error for ``usage``; return its Error line."""
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"Usage: {usage}", result.output
+    assert lines[1].startswith("Try 'chatbus"), result.output
+    assert lines[-1].startswith("Error: "), result.output
+    return lines[-1]
+
+
+# -- exit 2: what was typed ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "usage"),
+    [
+        (["login", "bad name"], "chatbus login [OPTIONS] NAME"),
+        (["chat", "semi;colon"], "chatbus chat [OPTIONS] NAME"),
+        (["send", "x" * 33, "hi"], "chatbus send [OPTIONS] NAME [TEXT]..."),
+        (["history", "é"], "chatbus history [OPTIONS] NAME"),
+    ],
+    ids=lambda value: value[0] if isinstance(value, list) else "",
+)
+def test_an_invalid_name_is_a_usage_error(chatbus: Chatbus, args: list[str], usage: str) -> None:
+    chatbus.login("alice")
+    line = usage_error(chatbus(*args, CHATBUS_PASSWORD=PASSWORD), usage)
+    assert line == f"Error: Invalid value for 'NAME': invalid name {args[1]!r}: {NAME_RULE}"
+
+
+def test_an_invalid_as_name_names_the_option_or_the_variable(chatbus: Chatbus) -> None:
+    typed = usage_error(chatbus("whoami", "--as", "no way"), "chatbus whoami [OPTIONS]")
+    assert typed == f"Error: Invalid value for '--as': invalid name 'no way': {NAME_RULE}"
+    from_env = usage_error(chatbus("whoami", CHATBUS_USER="no way"), "chatbus whoami [OPTIONS]")
+    assert (
+        from_env == f"Error: Invalid value for 'CHATBUS_USER': invalid name 'no way': {NAME_RULE}"
+    )
+
+
+URL_RULE = "it must start with redis://, rediss:// or unix://"
+NAMESPACE_RULE = "use 1-64 of A-Z a-z 0-9 _ . - (not starting with a dot)"
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "usage", "error"),
+    [
+        (
+            ["users", "--url", "http://localhost:6379"],
+            {},
+            "chatbus users [OPTIONS]",
+            f"Invalid value for '--url': invalid hub URL 'http://localhost:6379': {URL_RULE}",
+        ),
+        (
+            ["--url", "localhost:6379", "users"],
+            {},
+            "chatbus [OPTIONS] COMMAND [ARGS]...",
+            f"Invalid value for '--url': invalid hub URL 'localhost:6379': {URL_RULE}",
+        ),
+        (
+            ["users"],
+            {"CHATBUS_URL": "mysql://localhost/chat"},
+            "chatbus users [OPTIONS]",
+            "Invalid value for 'CHATBUS_URL': invalid hub URL 'mysql://localhost/chat': "
+            + URL_RULE,
+        ),
+        (
+            ["whoami"],
+            {"CHATBUS_URL": "redis://:pw@localhost:99999/0"},
+            "chatbus whoami [OPTIONS]",
+            "Invalid value for 'CHATBUS_URL': invalid hub URL 'redis://:***@localhost:99999/0': "
+            "the port must be 1-65535",
+        ),
+        (
+            ["users", "--namespace", "two words"],
+            {},
+            "chatbus users [OPTIONS]",
+            f"Invalid value for '--namespace': invalid namespace 'two words': {NAMESPACE_RULE}",
+        ),
+        (
+            ["--namespace", "a:b", "users"],
+            {},
+            "chatbus [OPTIONS] COMMAND [ARGS]...",
+            f"Invalid value for '--namespace': invalid namespace 'a:b': {NAMESPACE_RULE}",
+        ),
+        (
+            ["users"],
+            {"CHATBUS_NAMESPACE": ".hidden"},
+            "chatbus users [OPTIONS]",
+            f"Invalid value for 'CHATBUS_NAMESPACE': invalid namespace '.hidden': {NAMESPACE_RULE}",
+        ),
+    ],
+    ids=["url", "url-before", "url-env", "url-port-env", "ns", "ns-before", "ns-env"],
+)
+def test_an_invalid_setting_is_a_usage_error_naming_where_it_came_from(
+    chatbus: Chatbus, args: list[str], env: dict[str, str], usage: str, error: str
+) -> None:
+    assert usage_error(chatbus(*args, **env), usage) == f"Error: {error}"
+
+
+def test_a_valid_setting_typed_before_the_command_wins_over_a_broken_environment(
+    chatbus: Chatbus, settings: Settings
+) -> None:
+    result = chatbus.ok("--url", settings.url, "users", CHATBUS_URL="mysql://localhost/chat")
+    assert result.stdout.startswith("Nobody is online.")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "error"),
+    [
+        ("CHATBUS_LEASE_TTL", "abc", "'abc' is not a valid float."),
+        ("CHATBUS_LEASE_TTL", "0", "the lease TTL must be between 1 and 3600 seconds"),
+        ("CHATBUS_MAX_BODY", "abc", "'abc' is not a valid integer."),
+        ("CHATBUS_MAX_BODY", "0", "the message size limit must be between 1 byte and 1 MiB"),
+    ],
+)
+def test_an_environment_only_setting_names_its_variable_not_a_hidden_option(
+    chatbus: Chatbus, variable: str, value: str, error: str
+) -> None:
+    result = chatbus("users", **{variable: value})
+    line = usage_error(result, "chatbus users [OPTIONS]")
+    assert line == f"Error: Invalid value for '{variable}': {error}"
+    assert "--lease-ttl" not in result.output
+    assert "--max-body" not in result.output
+
+
+# -- exit 1: what went wrong doing it ---------------------------------------------
+
+
+def test_what_goes_wrong_doing_the_request_is_one_line_and_exit_1(
+    chatbus: Chatbus, settings: Settings
+) -> None:
+    chatbus.login("alice")
+    unknown = one_line_error(chatbus("send", "nobody", "hi"))
+    assert unknown == "Error: no account named 'nobody'; names are registered by 'chatbus login'"
+    wrong = one_line_error(chatbus("login", "alice", CHATBUS_PASSWORD="not the password"))
+    assert wrong.startswith("Error: wrong password for 'alice'")
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    unreachable = one_line_error(chatbus("users", CHATBUS_URL=dead))
+    assert unreachable.startswith(f"Error: cannot reach the hub at {dead} (")
+    chatbus.ok("logout")
+    assert one_line_error(chatbus("whoami")) == (
+        "Error: nobody is logged in here; run 'chatbus login NAME' first"
+    )
