@@ -3,6 +3,7 @@ the saved session, and turning library errors into one-line ``Error:`` exits.
 """
 
 import functools
+import shlex
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from chatbus.config import (
     DEFAULT_URL,
     Settings,
     default_home,
+    display_url,
 )
 from chatbus.errors import ChatbusError, InvalidName, InvalidSetting, UnknownUser
 from chatbus.hub import Hub
@@ -118,6 +120,24 @@ def _from_group_if_given(ctx: click.Context, name: str, value: str) -> str:
         given: str = ctx.find_root().params[name]
         return given
     return value
+
+
+def typed_options(ctx: click.Context) -> str:
+    """``--url``, ``--namespace`` and ``--as`` as typed on the command line
+    (before or after the command), for a command the user is told to run
+    next; what came from the environment is still there for it. A password
+    in the URL is shown as ``***``.
+    """
+    words: list[str] = []
+    for name, option in (("url", "--url"), ("namespace", "--namespace"), ("as_name", "--as")):
+        if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
+            value = ctx.params[name]
+        elif _typed_before(ctx, name):
+            value = ctx.find_root().params[name]
+        else:
+            continue
+        words += [option, display_url(value) if name == "url" else value]
+    return " ".join(shlex.quote(word) for word in words)
 
 
 class SettingOption(click.Option):

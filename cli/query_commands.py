@@ -10,7 +10,7 @@ from chatbus.errors import InvalidMessage, NotLoggedIn, SessionEnded
 from chatbus.messages import Mailbox, Message
 from chatbus.presence import snapshot
 
-from .context import App, as_option, friendly_errors, hub_options, peer_argument
+from .context import App, as_option, friendly_errors, hub_options, peer_argument, typed_options
 from .ui.chat_view import DEFAULT_HISTORY
 from .ui.render import Style, colour_enabled, message_line, safe_json
 from .ui.terminal import read_line_batches, split_at_invalid
@@ -92,7 +92,13 @@ def send(app: App, name: str, text: tuple[str, ...]) -> None:
 
 @click.command()
 @peer_argument
-@click.option("--limit", type=click.IntRange(1, 10_000), default=DEFAULT_HISTORY, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 10_000),
+    default=DEFAULT_HISTORY,
+    show_default=True,
+    help="How many messages to show: the newest, or the newest before --before.",
+)
 @click.option("--before", metavar="ID", help="Page back: only messages older than this id.")
 @click.option(
     "--json",
@@ -106,7 +112,9 @@ def send(app: App, name: str, text: tuple[str, ...]) -> None:
 def history(app: App, name: str, limit: int, before: str | None, as_json: bool) -> None:
     """Your conversation with NAME: the newest messages, oldest first.
 
-    Reading it here does not clear the unread count; opening the chat does.
+    When there are older messages, the command for the next page is printed
+    on stderr (with the --as, --url and --namespace typed here). Reading the
+    history does not clear the unread count; opening the chat does.
     """
     session = app.session()
     peer = app.peer(name)
@@ -126,7 +134,9 @@ def history(app: App, name: str, limit: int, before: str | None, as_json: bool) 
         click.echo(nothing, err=True)
     elif page.older:
         same_size = "" if limit == DEFAULT_HISTORY else f" --limit {limit}"
-        next_page = f"chatbus history {peer}{same_size} --before {page.older}"
+        same_place = typed_options(click.get_current_context())
+        same_place = f" {same_place}" if same_place else ""
+        next_page = f"chatbus history {peer}{same_size}{same_place} --before {page.older}"
         click.echo(style.dim(f"(older: {next_page})"), err=True)
 
 

@@ -6,6 +6,8 @@ in click's format; what goes wrong while doing the request is one ``Error:``
 line, exit 1.
 """
 
+import re
+
 import pytest
 from cli_helpers import PASSWORD, Chatbus, one_line_error
 from click.testing import Result
@@ -164,3 +166,64 @@ def test_what_goes_wrong_doing_the_request_is_one_line_and_exit_1(
     assert one_line_error(chatbus("whoami")) == (
         "Error: nobody is logged in here; run 'chatbus login NAME' first"
     )
+
+
+# -- history: the paging hint and --limit's help ---------------------------------
+
+
+def _conversation(chatbus: Chatbus) -> None:
+    chatbus.login("bob")
+    chatbus.login("alice")
+    chatbus.ok("send", "bob", stdin="m1\nm2\nm3\nm4\n")
+    chatbus.login("carol")  # carol is the default now: alice is only reachable with --as
+
+
+def _hint(result: Result) -> list[str]:
+    match = re.fullmatch(r"\(older: chatbus (.*)\)\n", result.stderr)
+    assert match is not None, result.stderr
+    return match[1].split()
+
+
+def test_the_paging_hint_keeps_as_and_the_hub_options_typed(
+    chatbus: Chatbus, settings: Settings
+) -> None:
+    _conversation(chatbus)
+    first = chatbus.ok("history", "bob", "--as", "alice", "--limit", "2")
+    hint = _hint(first)
+    assert hint[:5] == ["history", "bob", "--limit", "2", "--as"]
+    assert hint[5] == "alice"
+    assert [line.split(": ", 1)[1] for line in chatbus.ok(*hint).stdout.splitlines()] == [
+        "m1",
+        "m2",
+    ]
+    # Typed before the command or after it, --url and --namespace are repeated too.
+    typed = chatbus.ok(
+        "--namespace",
+        settings.namespace,
+        "history",
+        "bob",
+        "--url",
+        settings.url,
+        "--as",
+        "alice",
+        "--limit",
+        "3",
+    )
+    hint = _hint(typed)
+    assert " ".join(hint).startswith(
+        f"history bob --limit 3 --url {settings.url} --namespace {settings.namespace} "
+        "--as alice --before "
+    )
+    assert [line.split(": ", 1)[1] for line in chatbus.ok(*hint).stdout.splitlines()] == ["m1"]
+
+
+def test_the_paging_hint_does_not_repeat_settings_from_the_environment(chatbus: Chatbus) -> None:
+    _conversation(chatbus)
+    hint = _hint(chatbus.ok("history", "bob", "--limit", "2", CHATBUS_USER="alice"))
+    assert hint[:4] == ["history", "bob", "--limit", "2"]
+    assert hint[4] == "--before"
+
+
+def test_history_limit_has_help(chatbus: Chatbus) -> None:
+    text = " ".join(chatbus.ok("history", "--help").stdout.split())
+    assert "--limit INTEGER RANGE How many messages to show" in text
