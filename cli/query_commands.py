@@ -79,6 +79,8 @@ def send(app: App, name: str, text: tuple[str, ...]) -> None:
         mailbox.send(peer, " ".join(text))
         sent = 1
     else:
+        if sys.stdin.isatty():  # else it would wait in silence for a person who does not know
+            click.echo("type messages, one per line; Ctrl-D to finish", err=True)
         sent = 0
         for batch in read_line_batches():
             sendable, error = split_at_invalid(batch, app.settings.max_body)

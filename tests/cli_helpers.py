@@ -175,3 +175,11 @@ def chatbus_process(
         for stream in (process.stdin, process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
+
+
+def pty_env(settings: Settings, home: Path | None = None, **extra: str) -> dict[str, str]:
+    """The environment of ``chatbus`` in a pseudo-terminal against the test hub:
+    no colour codes in what a test reads, no cursor-position queries."""
+    return process_env(
+        settings, home, TERM="xterm-256color", NO_COLOR="1", PROMPT_TOOLKIT_NO_CPR="1", **extra
+    )

@@ -8,12 +8,16 @@ line, exit 1.
 
 import re
 
+import pexpect
 import pytest
-from cli_helpers import PASSWORD, Chatbus, one_line_error
+from cli_helpers import PASSWORD, Chatbus, one_line_error, pty_env
 from click.testing import Result
 from conftest import free_port
+from helpers import CHATBUS
 
 from chatbus.config import Settings
+from chatbus.hub import Hub
+from chatbus.messages import Mailbox
 
 NAME_RULE = "use 1-32 characters: letters A-Z a-z, digits 0-9, '_' and '-'"
 
@@ -227,3 +231,34 @@ def test_the_paging_hint_does_not_repeat_settings_from_the_environment(chatbus: 
 def test_history_limit_has_help(chatbus: Chatbus) -> None:
     text = " ".join(chatbus.ok("history", "--help").stdout.split())
     assert "--limit INTEGER RANGE How many messages to show" in text
+
+
+# -- send on a terminal ------------------------------------------------------------------
+
+
+def test_send_on_a_terminal_says_how_to_type_and_finish(
+    chatbus: Chatbus, settings: Settings, hub: Hub
+) -> None:
+    chatbus.login("bob")
+    chatbus.login("alice")
+    child = pexpect.spawn(
+        CHATBUS, ["send", "bob"], env=pty_env(settings), encoding="utf-8", timeout=15
+    )
+    try:
+        child.expect_exact("type messages, one per line; Ctrl-D to finish")
+        child.sendline("hello from a terminal")
+        child.sendeof()
+        child.expect_exact("Sent 1 message to bob.")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+    bodies = [m.envelope.body for m in Mailbox(hub, "bob").conversation("alice", 10).messages]
+    assert bodies == ["hello from a terminal"]
+
+
+def test_send_from_a_pipe_prints_no_typing_hint(chatbus: Chatbus) -> None:
+    chatbus.login("bob")
+    chatbus.login("alice")
+    piped = chatbus.ok("send", "bob", stdin="hi\n")
+    assert (piped.stdout, piped.stderr) == ("", "")
