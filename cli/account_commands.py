@@ -158,8 +158,11 @@ def passwd(app: App, password_stdin: bool) -> None:
         rules=accounts.check_password_rules,
     )
     ended = accounts.change_password(app.hub, session, current, new)
-    others = f"{ended} other session{'' if ended == 1 else 's'}"
-    click.echo(f"Changed the password of {session.name}; logged out {others}.")
+    if ended == 0:
+        others = "no other sessions were logged in"
+    else:
+        others = f"logged out {ended} other session{'' if ended == 1 else 's'}"
+    click.echo(f"Changed the password of {session.name}; {others}.")
 
 
 @click.command()

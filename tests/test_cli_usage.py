@@ -6,6 +6,7 @@ in click's format; what goes wrong while doing the request is one ``Error:``
 line, exit 1.
 """
 
+import dataclasses
 import re
 
 import pexpect
@@ -231,6 +232,21 @@ def test_the_paging_hint_does_not_repeat_settings_from_the_environment(chatbus: 
 def test_history_limit_has_help(chatbus: Chatbus) -> None:
     text = " ".join(chatbus.ok("history", "--help").stdout.split())
     assert "--limit INTEGER RANGE How many messages to show" in text
+
+
+# -- passwd ------------------------------------------------------------------------------
+
+
+def test_passwd_says_when_no_other_session_was_logged_in(
+    chatbus: Chatbus, settings: Settings
+) -> None:
+    chatbus.login("alice")
+    alone = chatbus.ok("passwd", CHATBUS_PASSWORD=PASSWORD, CHATBUS_NEW_PASSWORD="second secret")
+    assert alone.stdout == "Changed the password of alice; no other sessions were logged in.\n"
+    other = Chatbus(dataclasses.replace(settings, home=settings.home / "phone"))
+    other.login("alice", "second secret")
+    one = chatbus.ok("passwd", CHATBUS_PASSWORD="second secret", CHATBUS_NEW_PASSWORD=PASSWORD)
+    assert one.stdout == "Changed the password of alice; logged out 1 other session.\n"
 
 
 # -- send on a terminal ------------------------------------------------------------------
