@@ -30,7 +30,8 @@ def _read_secret(
     on a terminal (after ``hint``, and typed twice when ``repeat`` is given).
 
     On a terminal a password that breaks ``rules`` is asked for again at once,
-    before the repeat; from stdin or the environment it is the caller's error.
+    before the repeat, and a repeat that differs starts both again; from stdin
+    or the environment it is the caller's error.
     """
     what = prompt.lower()
     if from_stdin:
@@ -58,10 +59,13 @@ def _read_secret(
                 raise click.UsageError(str(broken)) from None  # click asks again
         return typed
 
-    typed: str = click.prompt(
-        prompt, hide_input=True, confirmation_prompt=repeat or False, value_proc=follows_rules
-    )
-    return typed
+    while True:
+        typed: str = click.prompt(prompt, hide_input=True, value_proc=follows_rules)
+        if repeat is None or click.prompt(repeat, hide_input=True) == typed:
+            return typed
+        # click's own message ("The two entered values do not match.") is the
+        # only capitalised error chatbus would print.
+        click.echo("Error: the two passwords do not match; type them again")
 
 
 def _saved_session(app: App, name: str) -> Session | None:

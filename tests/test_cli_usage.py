@@ -7,6 +7,7 @@ line, exit 1.
 """
 
 import dataclasses
+import io
 import re
 
 import pexpect
@@ -16,6 +17,7 @@ from click.testing import Result
 from conftest import free_port
 from helpers import CHATBUS
 
+from chatbus import accounts
 from chatbus.config import Settings
 from chatbus.hub import Hub
 from chatbus.messages import Mailbox
@@ -247,6 +249,32 @@ def test_passwd_says_when_no_other_session_was_logged_in(
     other.login("alice", "second secret")
     one = chatbus.ok("passwd", CHATBUS_PASSWORD="second secret", CHATBUS_NEW_PASSWORD=PASSWORD)
     assert one.stdout == "Changed the password of alice; logged out 1 other session.\n"
+
+
+def test_repeating_a_password_differently_says_so_in_lower_case_and_asks_again(
+    settings: Settings, hub: Hub
+) -> None:
+    child = pexpect.spawn(
+        CHATBUS, ["login", "dora"], env=pty_env(settings), encoding="utf-8", timeout=15
+    )
+    child.logfile_read = transcript = io.StringIO()
+    try:
+        child.expect_exact("Password: ")
+        child.sendline(PASSWORD)
+        child.expect_exact("Repeat the password: ")
+        child.sendline("something else")
+        child.expect_exact("Error: the two passwords do not match; type them again")
+        child.expect_exact("Password: ")  # both again, from the first
+        child.sendline(PASSWORD)
+        child.expect_exact("Repeat the password: ")
+        child.sendline(PASSWORD)
+        child.expect_exact("Registered dora and logged in.")
+        child.sendcontrol("c")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert "The two entered values do not match" not in transcript.getvalue()
+    assert accounts.login(hub, "dora", PASSWORD).name == "dora"
 
 
 # -- send on a terminal ------------------------------------------------------------------
