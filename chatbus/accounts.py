@@ -155,7 +155,7 @@ def login(hub: Hub, name: str, password: str, *, saved: Session | None = None) -
     """
     stored = _stored_account(hub, name)
     _check_password(stored, password, " (if that name is not yours, choose another)")
-    if saved is not None and same_name(saved.name, name) and _accepted(hub, saved):
+    if saved is not None and same_name(saved.name, name) and accepted(hub, saved):
         return Session(stored.name, saved.token)
     token = secrets.token_urlsafe(32)
     with hub.errors():
@@ -214,11 +214,12 @@ def change_password(hub: Hub, session: Session, current: str, new: str) -> int:
 
 def verify(hub: Hub, session: Session) -> None:
     """Raise SessionEnded unless the hub still accepts ``session``."""
-    if not _accepted(hub, session):
+    if not accepted(hub, session):
         raise _session_ended(session)
 
 
-def _accepted(hub: Hub, session: Session) -> bool:
+def accepted(hub: Hub, session: Session) -> bool:
+    """True while the hub accepts ``session`` (not logged out, password not changed)."""
     with hub.errors():
         return bool(hub.redis.hexists(hub.keys.sessions(session.name), token_digest(session.token)))
 

@@ -76,6 +76,12 @@ def _saved_session(app: App, name: str) -> Session | None:
         return None
 
 
+def _live_saved_session(app: App, name: str) -> Session | None:
+    """The session of ``name`` saved here, if the hub still accepts it."""
+    saved = _saved_session(app, name)
+    return saved if saved is not None and accounts.accepted(app.hub, saved) else None
+
+
 @click.command()
 @click.argument("name", type=NAME)
 @click.option(
@@ -87,27 +93,33 @@ def login(app: App, name: str, password_stdin: bool) -> None:
     """Log in as NAME; the first login of a name registers it.
 
     NAME is 1-32 letters, digits, '_' or '-'; "Alice" and "alice" are the same
-    account. The session is saved under CHATBUS_HOME, so the other commands need
-    no password (logging in again there keeps that session while the hub
-    accepts it). On a terminal, the lobby follows: who is online, and whom to
-    chat with. Otherwise the online list is printed.
+    account. On a terminal, the lobby follows: who is online, and whom to chat
+    with. Otherwise the online list is printed.
+
+    The session is saved under CHATBUS_HOME, so the other commands need no
+    password. While the hub accepts the session saved here, logging in again
+    asks for no password; a password given with --password-stdin or
+    CHATBUS_PASSWORD is checked all the same (and the saved session kept).
     """
     registered = accounts.registered_name(app.hub, name)
-    registering = registered is None
-    password = _read_secret(
-        "Password",
-        env="CHATBUS_PASSWORD",
-        from_stdin=password_stdin,
-        repeat="Repeat the password" if registering else None,
-        rules=accounts.check_password_rules if registering else None,
-        hint=f"{name} is a new name: choose a password ({accounts.MIN_PASSWORD}+ characters)."
-        if registering
-        else "",
-    )
-    if registered is None:
+    given = password_stdin or "CHATBUS_PASSWORD" in os.environ
+    resumed = None if registered is None or given else _live_saved_session(app, registered)
+    if resumed is not None:
+        session = resumed
+        click.echo(f"Logged in as {session.name} (saved session).")
+    elif registered is None:
+        password = _read_secret(
+            "Password",
+            env="CHATBUS_PASSWORD",
+            from_stdin=password_stdin,
+            repeat="Repeat the password",
+            rules=accounts.check_password_rules,
+            hint=f"{name} is a new name: choose a password ({accounts.MIN_PASSWORD}+ characters).",
+        )
         session = accounts.register(app.hub, name, password)
         click.echo(f"Registered {session.name} and logged in.")
     else:
+        password = _read_secret("Password", env="CHATBUS_PASSWORD", from_stdin=password_stdin)
         saved = _saved_session(app, registered)
         session = accounts.login(app.hub, registered, password, saved=saved)
         click.echo(f"Logged in as {session.name}.")
