@@ -29,7 +29,7 @@ from types import TracebackType
 import redis
 from redis.crc import key_slot
 
-from .server import HubProcess, ServerBinary, ServerError, port_in_use
+from .server import HubProcess, ServerBinary, ServerError, default_data_dir, port_in_use
 
 SLOTS = 16384
 BUS_PORT_OFFSET = 10000
@@ -40,6 +40,11 @@ DEFAULT_NODE_TIMEOUT_MS = 5000
 _POLL_INTERVAL = 0.05
 # Flags in CLUSTER NODES that say a node is not (yet) a working member.
 _UNWELL_FLAGS = frozenset({"fail", "fail?", "handshake", "noaddr"})
+
+
+def default_cluster_data_dir(base_port: int) -> Path:
+    """``cluster-BASE`` beside the single hubs' ``hub-PORT`` folders."""
+    return default_data_dir(base_port).with_name(f"cluster-{base_port}")
 
 
 def cluster_node_args(node_timeout_ms: int = DEFAULT_NODE_TIMEOUT_MS) -> tuple[str, ...]:

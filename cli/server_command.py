@@ -7,6 +7,7 @@ from types import FrameType
 import click
 
 from chatbus.config import DEFAULT_URL
+from chatbus.local_cluster import LocalCluster, default_cluster_data_dir
 from chatbus.server import (
     ENGINES,
     HubProcess,
@@ -19,15 +20,24 @@ from chatbus.server import (
 from .context import friendly_errors
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
+DEFAULT_PORT = 6379
+# The usual first port of a Redis Cluster, clear of a single hub on 6379.
+DEFAULT_CLUSTER_PORT = 7000
 
 
 @click.command()
-@click.option("--port", type=click.IntRange(1, 65535), default=6379, show_default=True)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    help=f"Port to listen on [default: {DEFAULT_PORT}]; with --cluster, the first node's "
+    f"[default: {DEFAULT_CLUSTER_PORT}], the others take the ports after it.",
+)
 @click.option("--bind", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where the append-only file lives [default: hub-PORT in the platform data dir].",
+    help="Where the append-only file lives [default: hub-PORT, or cluster-PORT with "
+    "--cluster, in the platform data dir].",
 )
 @click.option(
     "--engine",
@@ -36,14 +46,54 @@ _LOOPBACK = ("127.0.0.1", "::1", "localhost")
     show_default=True,
     help="valkey: the bundled valkey-server (or one on PATH); redis: redis-server on PATH.",
 )
+@click.option(
+    "--cluster",
+    "masters",
+    type=click.IntRange(1, 100),
+    metavar="N",
+    help="Run a Redis Cluster of N masters (3 or more for failover) instead of one server.",
+)
+@click.option(
+    "--replicas",
+    type=click.IntRange(0, 5),
+    help="With --cluster: replicas per master [default: 0].",
+)
 @friendly_errors
-def server(port: int, bind: str, data_dir: Path | None, engine: str) -> None:
+def server(
+    *,
+    port: int | None,
+    bind: str,
+    data_dir: Path | None,
+    engine: str,
+    masters: int | None,
+    replicas: int | None,
+) -> None:
     """Run a hub in the foreground until Ctrl-C.
 
     It runs a real server binary with the append-only file on, so messages,
-    accounts and unread counts survive a restart.
+    accounts and unread counts survive a restart. With --cluster it runs a
+    local Redis Cluster the same way: formed on the first start, re-formed
+    from its node configs on the next.
     """
+    if masters is None and replicas is not None:
+        raise click.UsageError("--replicas needs --cluster N")
     binary = find_server(engine)  # type: ignore[arg-type]
+    if masters is not None:
+        base = port or DEFAULT_CLUSTER_PORT
+        cluster = LocalCluster(
+            binary,
+            base,
+            data_dir or default_cluster_data_dir(base),
+            masters=masters,
+            replicas=replicas or 0,
+            bind=bind,
+        )
+        cluster.check_ports()  # before the data dir is touched: a refusal changes nothing
+        with data_dir_lock(cluster.data_dir) as lock:
+            cluster.inherited_fds = (lock,)
+            _run_cluster(cluster, binary)
+        return
+    port = port or DEFAULT_PORT
     hub = HubProcess(binary, port, data_dir or default_data_dir(port), bind=bind)
     hub.check_port()  # before the data dir is touched: a refusal changes nothing
     with data_dir_lock(hub.data_dir) as lock:
@@ -51,14 +101,19 @@ def server(port: int, bind: str, data_dir: Path | None, engine: str) -> None:
         _run(hub, binary)
 
 
-def _run(hub: HubProcess, binary: ServerBinary) -> None:
-    """Run ``hub`` until Ctrl-C, SIGTERM or SIGHUP, or until it exits by itself."""
+def _stop_on_signals() -> None:
+    """SIGTERM and SIGHUP (a service manager, a closed terminal) stop us like Ctrl-C."""
 
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGHUP, stop)
+
+
+def _run(hub: HubProcess, binary: ServerBinary) -> None:
+    """Run ``hub`` until Ctrl-C, SIGTERM or SIGHUP, or until it exits by itself."""
+    _stop_on_signals()
     try:
         hub.start()
         _announce(hub, binary)
@@ -72,6 +127,34 @@ def _run(hub: HubProcess, binary: ServerBinary) -> None:
     raise click.ClickException(f"the server exited on its own (status {code}); see {hub.log_file}")
 
 
+def _run_cluster(cluster: LocalCluster, binary: ServerBinary) -> None:
+    """Run ``cluster`` until Ctrl-C, SIGTERM or SIGHUP, or until every node has exited.
+
+    A node that exits on its own is reported and the others keep running:
+    surviving the loss of a node is what a cluster with replicas is for.
+    """
+    _stop_on_signals()
+    size = len(cluster.nodes)
+    click.echo(f"Starting a cluster of {size} nodes in {cluster.data_dir} ...")
+    try:
+        cluster.start()
+        _announce_cluster(cluster, binary)
+        for node in cluster.exits():
+            status = node.process.returncode if node.process else "?"
+            click.echo(
+                f"Warning: node {node.port} exited on its own (status {status}); "
+                f"see {node.log_file}",
+                err=True,
+            )
+    except KeyboardInterrupt:
+        cluster.stop()
+        click.echo("Hub stopped; its data is saved for the next start.")
+        return
+    finally:
+        cluster.stop()  # whatever ended us (a closed pipe, say), the nodes go too
+    raise click.ClickException("every node of the cluster has exited; see their server.log files")
+
+
 def _announce(hub: HubProcess, binary: ServerBinary) -> None:
     origin = "bundled with chatbus" if binary.bundled else str(binary.path)
     pid = hub.process.pid if hub.process else "?"
@@ -80,9 +163,28 @@ def _announce(hub: HubProcess, binary: ServerBinary) -> None:
     default = hub.url == DEFAULT_URL.replace("localhost", "127.0.0.1")
     note = "  (the default: no --url needed)" if default else ""
     click.echo(f"Clients connect with: --url {hub.url}{note}")
-    if hub.bind not in _LOOPBACK:
+    _warn_if_open(hub.bind)
+    click.echo("Press Ctrl-C to stop.")
+
+
+def _announce_cluster(cluster: LocalCluster, binary: ServerBinary) -> None:
+    origin = "bundled with chatbus" if binary.bundled else str(binary.path)
+    how = "formed" if cluster.formed else "re-formed from its node configs"
+    click.echo(
+        f"chatbus hub: a Redis Cluster of {len(cluster.nodes)} {binary.engine} "
+        f"{binary.version()} nodes ({origin}) on {cluster.bind}, {how}"
+    )
+    for role in cluster.topology():
+        click.echo(f"  node {role.port}: {role.describe()}, pid {role.pid}")
+    click.echo(f"Data: {cluster.data_dir}  (node-PORT: nodes.conf, append-only file, server.log)")
+    click.echo(f"Clients connect with: --url {cluster.url}; any node's URL works")
+    _warn_if_open(cluster.bind)
+    click.echo("Press Ctrl-C to stop.")
+
+
+def _warn_if_open(bind: str) -> None:
+    if bind not in _LOOPBACK:
         click.echo(
             "Warning: listening beyond this machine with no password: "
             "anyone who can reach it can read and write the chat."
         )
-    click.echo("Press Ctrl-C to stop.")
