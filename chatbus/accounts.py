@@ -5,10 +5,16 @@ client, because there is no chatbus server: the hub stores the salt, the hash
 and the cost parameters, so the parameters can be raised later without
 breaking old accounts. A login hands out a random token; the hub keeps only
 its SHA-256, so a copy of the hub's data cannot be replayed as a session.
+
+Wrong passwords are slowed down per name, on the hub (login_failures.lua, in
+the user's own hash slot, timed by the hub's clock): see :class:`Throttle`.
+Like every check of an open hub, chatbus clients enforce it; a raw Redis
+client can get round it.
 """
 
 import hashlib
 import hmac
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -18,6 +24,7 @@ from .errors import (
     DamagedRecord,
     NameTaken,
     SessionEnded,
+    TooManyWrongPasswords,
     UnknownUser,
     WeakPassword,
     WrongPassword,
@@ -31,6 +38,27 @@ SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 
 _REGISTER = lua.load("register.lua")
 _CHANGE_PASSWORD = lua.load("change_password.lua")
+_LOGIN_FAILURES = lua.load("login_failures.lua")
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """How wrong passwords for one name are slowed down.
+
+    The first ``free`` wrong passwords in a row cost nothing; after that,
+    each try must wait ``base_ms * 2 ** (failures - free)`` after the last
+    failure (1 s, 2 s, 4 s, ...), at most ``longest_ms``. A try made sooner is
+    refused without checking the password, so it cannot guess. A right
+    password clears the record; so does ``keep_ms`` without a failure.
+    """
+
+    free: int = 3
+    base_ms: int = 1_000
+    longest_ms: int = 60_000
+    keep_ms: int = 15 * 60_000
+
+
+THROTTLE = Throttle()
 
 
 @dataclass(frozen=True)
@@ -140,21 +168,60 @@ def _stored_account(hub: Hub, name: str) -> _Account:
     return _Account.parse({as_text(k): as_text(v) for k, v in account.items()}, name)
 
 
-def _check_password(account: _Account, password: str, advice: str = "") -> None:
+def _check_password(account: _Account, password: str) -> None:
     given = _scrypt(password, account.salt, account.n, account.r, account.p)
     if not hmac.compare_digest(account.digest, given):
-        raise WrongPassword(f"wrong password for {account.name!r}{advice}")
+        raise WrongPassword(f"wrong password for {account.name!r}")
 
 
-def login(hub: Hub, name: str, password: str, *, saved: Session | None = None) -> Session:
+def _seconds(ms: int) -> int:
+    return max(1, math.ceil(ms / 1000))
+
+
+def _throttled_check(
+    hub: Hub, account: _Account, password: str, throttle: Throttle, advice: str = ""
+) -> None:
+    """:func:`_check_password`, unless the name's wrong passwords in a row make
+    this try wait: then TooManyWrongPasswords, without checking it."""
+    record = [hub.keys.login_failures(account.name)]
+    limits = [throttle.free, throttle.base_ms, throttle.longest_ms, throttle.keep_ms]
+    with hub.errors():
+        allowed, wait_ms = (
+            int(x) for x in _LOGIN_FAILURES(hub.redis, record, ["attempt", *limits])
+        )
+    if not allowed:
+        raise TooManyWrongPasswords(
+            f"too many wrong passwords for {account.name!r}: try again in {_seconds(wait_ms)} s"
+        )
+    try:
+        _check_password(account, password)
+    except WrongPassword as wrong:
+        # The try was counted as a failure before the check (login_failures.lua).
+        wait = f"; wait {_seconds(wait_ms)} s before the next try" if wait_ms else ""
+        raise WrongPassword(f"{wrong}{advice}{wait}") from None
+    with hub.errors():
+        _LOGIN_FAILURES(hub.redis, record, ["clear"])
+
+
+def login(
+    hub: Hub,
+    name: str,
+    password: str,
+    *,
+    saved: Session | None = None,
+    throttle: Throttle = THROTTLE,
+) -> Session:
     """Log in to the registered account ``name`` with its password.
 
     ``saved`` is a session of ``name`` kept on this machine: while the hub
     still accepts it, it is the one returned, so logging in again neither
     leaves another live token behind nor ends the windows that use it.
+    Wrong passwords are slowed down by ``throttle``.
     """
     stored = _stored_account(hub, name)
-    _check_password(stored, password, " (if that name is not yours, choose another)")
+    _throttled_check(
+        hub, stored, password, throttle, " (if that name is not yours, choose another)"
+    )
     if saved is not None and same_name(saved.name, name) and accepted(hub, saved):
         return Session(stored.name, saved.token)
     token = secrets.token_urlsafe(32)
@@ -163,27 +230,32 @@ def login(hub: Hub, name: str, password: str, *, saved: Session | None = None) -
     return Session(stored.name, token)
 
 
-def confirm_password(hub: Hub, session: Session, password: str) -> None:
+def confirm_password(
+    hub: Hub, session: Session, password: str, *, throttle: Throttle = THROTTLE
+) -> None:
     """WrongPassword unless ``password`` is that of ``session``'s account.
 
     For asking again before anything changes; :func:`change_password` checks
-    by itself.
+    by itself. Wrong passwords are slowed down by ``throttle``.
     """
-    _check_password(_stored_account(hub, session.name), password)
+    _throttled_check(hub, _stored_account(hub, session.name), password, throttle)
 
 
-def change_password(hub: Hub, session: Session, current: str, new: str) -> int:
+def change_password(
+    hub: Hub, session: Session, current: str, new: str, *, throttle: Throttle = THROTTLE
+) -> int:
     """Give ``session``'s account the password ``new`` and end its other sessions.
 
     ``current`` must be the account's password: a session token alone (a
     copied identity file) cannot take the account over. Ending the other
     sessions is what makes a change useful after a leak. Returns how many
-    other sessions were ended.
+    other sessions were ended. Wrong current passwords are slowed down by
+    ``throttle``.
     """
     check_password_rules(new)
     verify(hub, session)
     stored = _stored_account(hub, session.name)
-    _check_password(stored, current)
+    _throttled_check(hub, stored, current, throttle)
     salt = secrets.token_bytes(16)
     digest = _scrypt(new, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
     with hub.errors():

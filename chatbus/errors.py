@@ -25,6 +25,10 @@ class WrongPassword(ChatbusError):
     """The password does not match the registered account."""
 
 
+class TooManyWrongPasswords(ChatbusError):
+    """A password try refused unchecked: too many wrong ones in a row for that name."""
+
+
 class UnknownUser(ChatbusError):
     """No account is registered under that name."""
 

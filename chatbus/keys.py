@@ -7,6 +7,7 @@ Layout (``ns`` is the namespace, ``user`` a canonical, lower-case name)::
     ns:{user}:mailbox        stream  every message to or from the user
     ns:{user}:unread         hash    sender display name -> unread count
     ns:{user}:inbox          channel live copy of what lands in the mailbox
+    ns:{user}:login-failures hash    wrong passwords in a row, and when the next try may be
     ns:{presence}:online     zset    display name -> latest lease expiry (ms)
     ns:{presence}:leases     zset    "Name:lease" -> that lease's expiry (ms)
     ns:{presence}:lease-index zset   "Name:lease", all scored 0, for prefix look-ups
@@ -50,6 +51,9 @@ class Keys:
 
     def inbox_channel(self, name: str) -> str:
         return self._user(name, "inbox")
+
+    def login_failures(self, name: str) -> str:
+        return self._user(name, "login-failures")
 
     @property
     def online(self) -> str:

@@ -100,6 +100,8 @@ def login(app: App, name: str, password_stdin: bool) -> None:
     password. While the hub accepts the session saved here, logging in again
     asks for no password; a password given with --password-stdin or
     CHATBUS_PASSWORD is checked all the same (and the saved session kept).
+    After 3 wrong passwords in a row, each further try must wait (1 s,
+    doubling up to 60 s).
     """
     registered = accounts.registered_name(app.hub, name)
     given = password_stdin or "CHATBUS_PASSWORD" in os.environ
@@ -160,7 +162,8 @@ def passwd(app: App, password_stdin: bool) -> None:
     Asks for the current password, then the new one twice (or takes them from
     CHATBUS_PASSWORD and CHATBUS_NEW_PASSWORD, or --password-stdin). The
     session here stays logged in; every other one, on this machine or
-    another, must log in again with the new password.
+    another, must log in again with the new password. Wrong current
+    passwords are slowed down as for login.
     """
     session = app.session()
     current = _read_secret("Current password", env="CHATBUS_PASSWORD", from_stdin=password_stdin)
