@@ -52,7 +52,7 @@ def usage_error(result: Result, usage: str) -> str:
         (["send", "x" * 33, "hi"], "chatbus send [OPTIONS] NAME [TEXT]..."),
         (["history", "é"], "chatbus history [OPTIONS] NAME"),
     ],
-    ids=lambda value: value[0] if isinstance(value, list) else "",
+    ids=["login", "chat", "send", "history"],
 )
 def test_an_invalid_name_is_a_usage_error(chatbus: Chatbus, args: list[str], usage: str) -> None:
     chatbus.login("alice")
