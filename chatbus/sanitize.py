@@ -13,6 +13,10 @@ is exactly this bug in ``wall``). The rules:
 * bidirectional overrides and isolates are removed, so a message cannot render
   its text in a different order from the bytes sent ("Trojan Source");
 * everything else is kept as it is: Cyrillic, CJK, emoji and their joiners.
+
+:func:`sanitize_lines` is the same, line by line, for showing a multi-line
+message: its line breaks (LF, or CR LF) are kept as separate lines, which the
+caller indents under the sender's name so none can pass for a message line.
 """
 
 import re
@@ -32,3 +36,11 @@ def sanitize(text: str) -> str:
     text = _ESCAPE.sub("", text)
     text = _SPACE_LIKE.sub(" ", text)
     return _CONTROL.sub("", text)
+
+
+_LINE_BREAK = re.compile(r"\r?\n")
+
+
+def sanitize_lines(text: str) -> list[str]:
+    """The lines of ``text`` (split at LF or CR LF), each made safe to print."""
+    return [sanitize(line) for line in _LINE_BREAK.split(text)]

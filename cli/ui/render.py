@@ -17,7 +17,7 @@ import click
 
 from chatbus.messages import Message
 from chatbus.names import same_name
-from chatbus.sanitize import sanitize
+from chatbus.sanitize import sanitize, sanitize_lines
 
 # 256-colour indices that read well on dark and light backgrounds.
 _NICK_COLOURS = (33, 37, 40, 70, 75, 108, 130, 135, 166, 169, 172, 178)
@@ -63,13 +63,19 @@ def clock(ms: int, now: float | None = None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", moment)
 
 
-def message_line(message: Message, me: str, style: Style) -> str:
-    """One message as one line: ``HH:MM name: text``."""
-    sender = message.envelope.sender
-    own = same_name(sender, me)
-    stamp = style.dim(clock(message.accepted_ms))
-    body = sanitize(message.envelope.body)
-    return f"{stamp} {style.nick(sanitize(sender), own=own)}: {body}"
+def message_line(message: Message, me: str, style: Style, *, note: str = "") -> str:
+    """A message as ``HH:MM name: text``; each further line of a multi-line
+    body goes on a line of its own, indented under the text, so that no line
+    of a body can pass for a message of its own. ``note`` is added dimmed."""
+    sender = sanitize(message.envelope.sender)
+    stamp = clock(message.accepted_ms)
+    first, *more = sanitize_lines(message.envelope.body)
+    nick = style.nick(sender, own=same_name(sender, me))
+    indent = " " * len(f"{stamp} {sender}: ")  # names and clocks are ASCII
+    lines = [f"{style.dim(stamp)} {nick}: {first}", *(indent + line for line in more)]
+    if note:
+        lines[-1] += style.dim(f"  {note}")
+    return "\n".join(lines)
 
 
 # What JSON leaves as is but a terminal would act on: DEL, the C1 controls
