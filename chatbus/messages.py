@@ -23,6 +23,7 @@ from .keys import Keys
 from .names import is_valid_name, same_name
 
 _DELIVER = lua.load("deliver.lua")
+_MARK_READ = lua.load("mark_read.lua")
 # Messages per round trip, and the most one delivery (one announcement) holds.
 SEND_BATCH = 100
 
@@ -229,7 +230,18 @@ class Mailbox:
             if is_valid_name(name) and count.isascii() and count.isdigit() and int(count) > 0
         }
 
-    def mark_read(self, peer: str) -> None:
-        """The conversation with ``peer`` has been read: clear its unread count."""
+    def mark_read(self, peer: str, count: int | None = None) -> int:
+        """``count`` more messages from ``peer`` have been read (None: all of
+        them); how many are left unread.
+
+        Unread messages of a sender are the newest ones from them, so a
+        reader that shows them newest first can say how many it showed; the
+        rest stay unread. Lowering the count, rather than setting it, keeps
+        a message that arrives meanwhile unread.
+        """
+        key = self.hub.keys.unread(self.owner)
         with self.hub.errors():
-            self.hub.redis.hdel(self.hub.keys.unread(self.owner), peer)
+            if count is None:
+                self.hub.redis.hdel(key, peer)
+                return 0
+            return int(_MARK_READ(self.hub.redis, [key], [peer, count]))
