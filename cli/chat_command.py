@@ -18,18 +18,21 @@ from .ui.terminal import interactive
     type=click.IntRange(0, 1000),
     default=DEFAULT_HISTORY,
     show_default=True,
-    help="How many earlier messages to show first.",
+    help="How many earlier messages to show first (unread ones show in any case).",
 )
 @friendly_errors
 @hub_options
 @as_option
 def chat(app: App, name: str, history: int) -> None:
-    """Chat with NAME: earlier messages first, then live.
+    """Chat with NAME: earlier messages first (from the first unread one), then live.
 
-    On a terminal: type and press Enter to send; /help lists the commands
-    (/users, /switch NAME, /history [N], /quit). Without a terminal: every
-    line of stdin is sent, and each message from NAME is printed as
-    "HH:MM name: text" until stdin ends.
+    On a terminal: type and press Enter to send (Alt-Enter starts a new
+    line; a message over the size limit goes as several); /help lists the
+    commands (/users, /switch NAME, /older [N], /history [N], /back, /quit).
+    What is typed while the hub is unreachable waits, shown as pending, and
+    goes when it is back. Without a terminal: every line of stdin is sent
+    as one message, and each message from NAME is printed as "HH:MM name:
+    text" (further lines of a message indented) until stdin ends.
 
     NAME may be offline: the messages wait in their mailbox.
     """

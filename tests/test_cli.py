@@ -937,10 +937,16 @@ def test_chat_sends_each_stdin_line_to_an_offline_user_and_the_messages_wait(
     assert "alice" not in online(hub)
 
 
-def test_chat_history_option_limits_the_earlier_messages_shown(chatbus: Chatbus) -> None:
+def test_chat_history_option_limits_the_earlier_messages_shown_but_not_the_unread(
+    chatbus: Chatbus,
+) -> None:
     chatbus.login("bob")
     chatbus.login("alice")
     chatbus.ok("send", "alice", stdin="a\nb\nc\n", CHATBUS_USER="bob")
+    # Unread messages show however few earlier ones were asked for...
+    shown = chatbus.ok("chat", "bob", "--history", "0", stdin="").stdout.splitlines()
+    assert [line.split(" bob: ", 1)[1] for line in shown] == ["a", "b", "c"]
+    # ...and once read, --history is what counts.
     shown = chatbus.ok("chat", "bob", "--history", "2", stdin="").stdout.splitlines()
     assert [line.split(" bob: ", 1)[1] for line in shown] == ["b", "c"]
     assert chatbus.ok("chat", "bob", "--history", "0", stdin="").stdout == ""

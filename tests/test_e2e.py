@@ -6,7 +6,6 @@ codes; prompt_toolkit still draws its input line with escape sequences, so
 assertions look for the lines chatbus prints.
 """
 
-import io
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -14,93 +13,13 @@ from pathlib import Path
 
 import pexpect
 import pytest
-from cli_helpers import process_env
 from helpers import CHATBUS, wait_until
+from terminals import PASSWORD, TIMEOUT, World, user_env
 
 from chatbus import accounts
 from chatbus.config import Settings
-from chatbus.hub import Hub
-from chatbus.identity import IdentityStore
 from chatbus.messages import Mailbox
 from chatbus.presence import snapshot
-
-PASSWORD = "password1"
-TIMEOUT = 15
-
-
-def user_env(settings: Settings, home: Path) -> dict[str, str]:
-    return process_env(
-        settings,
-        home,
-        CHATBUS_LEASE_TTL=str(settings.lease_ttl),
-        TERM="xterm-256color",
-        NO_COLOR="1",
-        PROMPT_TOOLKIT_NO_CPR="1",
-    )
-
-
-class Terminal:
-    """One person at one terminal running chatbus."""
-
-    def __init__(self, settings: Settings, home: Path, *args: str) -> None:
-        self.child = pexpect.spawn(
-            CHATBUS,
-            list(args),
-            env=user_env(settings, home),
-            dimensions=(30, 120),
-            encoding="utf-8",
-            timeout=TIMEOUT,
-        )
-        self.child.logfile_read = self.transcript = io.StringIO()
-
-    def expect(self, pattern: str) -> None:
-        self.child.expect(pattern)
-
-    def type(self, text: str) -> None:
-        self.child.send(text)
-
-    def enter(self, text: str = "") -> None:
-        self.child.send(text + "\r")
-
-    def screen_so_far(self) -> str:
-        """Everything the terminal received up to the last match."""
-        return self.transcript.getvalue()
-
-    def close(self) -> None:
-        self.child.close(force=True)  # SIGHUP first: chatbus leaves cleanly
-
-
-class World:
-    """The test's view of the hub and its users."""
-
-    def __init__(self, settings: Settings, tmp_path: Path) -> None:
-        self.settings = settings
-        self.tmp_path = tmp_path
-        self.hub = Hub(settings)
-        self.opened: list[Terminal] = []
-
-    def register(self, *names: str) -> None:
-        for name in names:
-            accounts.register(self.hub, name, PASSWORD)
-
-    def home(self, name: str) -> Path:
-        return self.tmp_path / f"home-{name}"
-
-    def logged_in(self, name: str) -> None:
-        """Save a session for ``name``, as ``chatbus login`` would."""
-        session = accounts.login(self.hub, name, PASSWORD)
-        IdentityStore(self.home(name), self.settings.url, self.settings.namespace).save(session)
-
-    def terminal(self, name: str, *args: str) -> Terminal:
-        terminal = Terminal(self.settings, self.home(name), *args)
-        self.opened.append(terminal)
-        return terminal
-
-    def login(self, name: str) -> Terminal:
-        terminal = self.terminal(name, "login", name)
-        terminal.expect("Password: ")
-        terminal.enter(PASSWORD)
-        return terminal
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@
 Messages from the hub are printed above the prompt by prompt_toolkit's
 ``patch_stdout``, so arriving text never breaks what the user is typing. What
 the user sends shows up once the hub has accepted it (the sender's own copy
-comes back on the inbox channel), so the screen shows what the hub has.
+comes back on the inbox channel), so the screen shows what the hub has; what
+waits for an unreachable hub is shown as pending (the client's outbox).
 """
 
 from collections.abc import Callable
@@ -12,14 +13,16 @@ from dataclasses import dataclass
 from prompt_toolkit import PromptSession
 from prompt_toolkit.formatted_text import HTML
 from prompt_toolkit.history import InMemoryHistory
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 
-from chatbus.errors import ChatbusError, HubUnavailable, InvalidName
+from chatbus.errors import ChatbusError, InvalidName
 from chatbus.messages import Message
 from chatbus.names import same_name
 from chatbus.presence import OnlineList, PresenceEvent
 from chatbus.sanitize import sanitize
+from chatbus.text import split_body
 
-from .conversation import ConversationScreen
+from .conversation import OLDER_PAGE, ConversationScreen
 from .live import LiveClient
 
 # Earlier messages shown when a conversation opens, and by /history alone.
@@ -29,10 +32,13 @@ HELP = f"""\
 /help            this list
 /users           who is online, and your unread messages
 /switch NAME     talk to NAME instead
-/history [N]     show the last N messages (default {DEFAULT_HISTORY})
+/older [N]       show the N messages before the oldest on screen (default {OLDER_PAGE})
+/history [N]     show the last N messages again (default {DEFAULT_HISTORY})
 /back            back to the lobby (when you came from there)
 /quit            leave (Ctrl-D and Ctrl-C too)
-//text           send a message that starts with a slash"""
+//text           send a message that starts with a slash
+Alt-Enter (or Esc, Enter) starts a new line in a message; a paste keeps its lines.
+A message longer than the size limit goes as several, split between words."""
 
 
 @dataclass
@@ -53,8 +59,13 @@ class ChatView:
         self.unread: dict[str, int] = {}
         # Whether the peer was online at the last notice: notices say changes.
         self._peer_online = False
+        # A /quit with messages still pending warns once; the next one leaves.
+        self._warned_pending = False
         self._prompt: PromptSession[str] = PromptSession(
-            history=InMemoryHistory(), erase_when_done=True, bottom_toolbar=self._toolbar
+            history=InMemoryHistory(),
+            erase_when_done=True,
+            bottom_toolbar=self._toolbar,
+            key_bindings=_line_break_keys(),
         )
 
     @property
@@ -64,9 +75,13 @@ class ChatView:
     # -- screen -----------------------------------------------------------
 
     def _toolbar(self) -> HTML:
-        state = "online" if self.peer in self.client.online else "offline"
-        if not self.client.receiver.connected:
-            state += ", hub unreachable: reconnecting"
+        if self.client.receiver.connected:
+            state = "online" if self.peer in self.client.online else "offline"
+        else:
+            state = "presence unknown: the hub is unreachable, reconnecting"
+        pending = self.client.outbox.waiting()
+        if pending:
+            state += f" | {pending} pending"
         others = ", ".join(
             f"{sanitize(n)} {c}"
             for n, c in sorted(self.unread.items())
@@ -82,10 +97,6 @@ class ChatView:
         if app.is_running:
             app.invalidate()
 
-    def _show_history(self, limit: int) -> None:
-        if not self.conversation.show_history(limit):
-            self.client.notice(f"no messages with {self.peer} yet")
-
     def _open(self, peer: str) -> None:
         """Make ``peer`` the conversation: history, read marks, then live."""
 
@@ -93,10 +104,8 @@ class ChatView:
             self.conversation.close()
             self.conversation = ConversationScreen(self.client, peer)
             self.client.notice(f"chat with {peer}; /help for commands")
-            if self.history:
-                self._show_history(self.history)
-            else:
-                self.conversation.mark_read()
+            if not self.conversation.open(self.history) and self.history:
+                self.client.notice(f"no messages with {peer} yet")
             self.unread = self.client.mailbox.unread_counts()
             self._peer_online = peer in self.client.online
             if not self._peer_online and not same_name(peer, self.client.me):
@@ -109,8 +118,7 @@ class ChatView:
     def on_message(self, message: Message) -> None:
         sender = message.envelope.sender
         if self.conversation.includes(message):
-            if self.conversation.show(message) and same_name(sender, self.peer):
-                self.conversation.read_live()
+            self.conversation.show(message)
         elif not same_name(sender, self.client.me):
             self.unread = self.client.mailbox.unread_counts()
             self.client.notice(
@@ -156,13 +164,8 @@ class ChatView:
         if not text.strip():
             return None
         try:
-            self.client.mailbox.send(self.peer, text)
-        except HubUnavailable as error:
-            # A stalled hub may still have stored it: the line shows up if so.
-            outcome = (
-                "not confirmed (it shows up if the hub got it)" if error.stalled else "not sent"
-            )
-            self.client.print(self.client.style.error(f"{outcome}: {sanitize(error.reason)}"))
+            # Shown once the hub has it; pending meanwhile (the LiveClient says).
+            self.client.outbox.submit(self.peer, split_body(text, self.client.mailbox.max_body))
         except ChatbusError as error:
             self.client.print(self.client.style.error(f"not sent: {error}"))
         return None
@@ -175,8 +178,11 @@ class ChatView:
             "users": lambda _: self._list_users(),
             "switch": self._switch,
             "history": self._history,
-            "quit": lambda _: Outcome(back=False),
-            "back": lambda _: Outcome(back=True) if self.from_lobby else self._not_from_lobby(),
+            "older": self._older,
+            "quit": lambda _: self._leave(Outcome(back=False)),
+            "back": lambda _: (
+                self._leave(Outcome(back=True)) if self.from_lobby else self._not_from_lobby()
+            ),
         }
         action = actions.get(name)
         if action is None:
@@ -189,6 +195,19 @@ class ChatView:
         except ChatbusError as error:
             self.client.print(self.client.style.error(str(error)))
             return None
+
+    def _leave(self, outcome: Outcome) -> Outcome | None:
+        """``outcome``, unless messages are pending and the user has not been
+        told yet: then say so, and the same command again leaves."""
+        pending = self.client.outbox.waiting()
+        if pending and not outcome.back and not self._warned_pending:
+            self._warned_pending = True
+            self.client.notice(
+                f"{pending} message{'s are' if pending != 1 else ' is'} still waiting for the "
+                "hub: they go when it is back. /quit again to leave without them"
+            )
+            return None
+        return outcome
 
     def _not_from_lobby(self) -> None:
         self.client.print(self.client.style.error("no lobby to go back to: /switch NAME or /quit"))
@@ -211,17 +230,42 @@ class ChatView:
         self._redraw()
 
     def _history(self, argument: str) -> None:
-        try:
-            limit = int(argument) if argument else DEFAULT_HISTORY
-        except ValueError:
-            limit = 0
-        if not 1 <= limit <= 1000:
-            self.client.print(self.client.style.error("usage: /history [N], N from 1 to 1000"))
+        limit = self._count(argument, DEFAULT_HISTORY, "/history")
+        if limit is None:
             return
         with self.client.screen:
             self.client.notice(f"history with {self.peer}, the last {limit} at most:")
-            self._show_history(limit)
-            self.client.notice("end of history; live again")
+            if not self.conversation.show_latest(limit):
+                self.client.notice(f"no messages with {self.peer} yet")
+            self.client.notice("end of history; live again (/older pages back)")
+
+    def _older(self, argument: str) -> None:
+        limit = self._count(argument, OLDER_PAGE, "/older")
+        if limit is not None:
+            with self.client.screen:
+                self.conversation.show_older(limit)
+
+    def _count(self, argument: str, default: int, command: str) -> int | None:
+        """The N of ``/command [N]``, 1 to 1000; None (after saying so) if it is not one."""
+        try:
+            limit = int(argument) if argument else default
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 1000:
+            self.client.print(self.client.style.error(f"usage: {command} [N], N from 1 to 1000"))
+            return None
+        return limit
+
+
+def _line_break_keys() -> KeyBindings:
+    """Alt-Enter (Esc, Enter) puts a line break in the message being typed."""
+    keys = KeyBindings()
+
+    @keys.add("escape", "enter")
+    def _line_break(event: KeyPressEvent) -> None:
+        event.current_buffer.insert_text("\n")
+
+    return keys
 
 
 def open_chat(

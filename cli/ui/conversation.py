@@ -1,9 +1,10 @@
-"""One conversation on screen: its history first, then live lines, each once."""
+"""One conversation on screen: from the first unread message, then live, each once."""
 
 from contextlib import suppress
 
 from chatbus.errors import ChatbusError
-from chatbus.messages import Message, in_conversation, stream_id_key
+from chatbus.messages import Message
+from chatbus.reading import ConversationReader
 
 from .coalesce import Coalesced
 from .live import LiveClient
@@ -11,52 +12,78 @@ from .render import message_line
 
 # Messages from the peer shown within this time clear their unread count in one go.
 MARK_READ_DELAY = 0.3
+# Messages per /older page.
+OLDER_PAGE = 20
 
 
 class ConversationScreen:
     """Prints the messages between the user and ``peer``, never one twice.
 
     A live message can also be in the history just printed (it was stored
-    before it was announced), so lines are printed only with a stream id newer
-    than the last one shown.
+    before it was announced); the reader tells which are new.
     """
 
     def __init__(self, client: LiveClient, peer: str) -> None:
         self.client = client
         self.peer = peer
-        self._shown_upto = "0-0"
+        self.reader = ConversationReader(client.mailbox, peer)
         self._read_later = Coalesced(MARK_READ_DELAY, self._mark_read_quietly)
 
     def includes(self, message: Message) -> bool:
-        return in_conversation(self.client.me, self.peer, message.envelope)
+        return self.reader.includes(message)
 
     def show(self, message: Message) -> bool:
-        """Print a live ``message`` unless it is already on screen; True if printed."""
-        if stream_id_key(message.stream_id) <= stream_id_key(self._shown_upto):
+        """Print a live ``message`` unless it is already on screen; True if printed.
+
+        A message from the peer printed here counts as read soon after.
+        """
+        if not self.reader.take_live(message):
             return False
         self._print(message)
+        self._read_later.trigger()
         return True
 
-    def show_history(self, limit: int) -> int:
-        """Print the newest ``limit`` messages (again, if asked again) and mark
-        them read; how many there were."""
+    def open(self, history: int, *, notices: bool = True) -> int:
+        """Print the newest ``history`` messages, or from the first unread one
+        if that is further back; how many were printed.
+
+        Unread messages beyond what one screen shows stay unread, and (with
+        ``notices``) a line says how to reach them; another marks where the
+        unread ones start.
+        """
+        opening = self.reader.open(history)
+        if notices and opening.unread_not_shown:
+            self.client.notice(
+                f"{opening.unread_not_shown} earlier unread messages from {self.peer} are not "
+                f"shown: /older pages back (or: chatbus history {self.peer})"
+            )
+        for index, message in enumerate(opening.messages):
+            if notices and index == opening.first_unread and index > 0:
+                self.client.notice("new messages:")
+            self._print(message)
+        return len(opening.messages)
+
+    def show_older(self, limit: int = OLDER_PAGE) -> None:
+        """Print the ``limit`` messages before the oldest shown, framed."""
+        page = self.reader.older(limit)
+        if not page.messages:
+            self.client.notice(f"that was the first message with {self.peer}")
+            return
+        self.client.notice(f"older messages with {self.peer}:")
+        for message in page.messages:
+            self._print(message)
+        more = "/older for more" if page.more else "that was the first message"
+        self.client.notice(f"end of older messages ({more}); live again")
+
+    def show_latest(self, limit: int) -> int:
+        """Print the newest ``limit`` messages again, on request; how many."""
         messages = self.client.mailbox.conversation(self.peer, limit).messages
         for message in messages:
             self._print(message)
-        self.mark_read()
         return len(messages)
 
     def _print(self, message: Message) -> None:
-        if stream_id_key(message.stream_id) > stream_id_key(self._shown_upto):
-            self._shown_upto = message.stream_id
         self.client.print(message_line(message, self.client.me, self.client.style))
-
-    def mark_read(self) -> None:
-        self.client.mailbox.mark_read(self.peer)
-
-    def read_live(self) -> None:
-        """A live message from the peer is on screen: its unread count goes soon."""
-        self._read_later.trigger()
 
     def flush_reads(self) -> None:
         """Mark what is on screen read now rather than after the delay."""
@@ -69,4 +96,4 @@ class ConversationScreen:
     def _mark_read_quietly(self) -> None:
         # Best effort: with the hub gone, the count stays until the next open.
         with suppress(ChatbusError):
-            self.mark_read()
+            self.reader.flush_read()

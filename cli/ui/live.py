@@ -12,21 +12,25 @@ from contextlib import contextmanager, nullcontext
 from types import FrameType
 from typing import Protocol
 
+import click
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from chatbus.accounts import Session
-from chatbus.errors import SessionEnded
+from chatbus.errors import ChatbusError, SessionEnded
 from chatbus.messages import Mailbox, Message
+from chatbus.outbox import Outbox, Outgoing
 from chatbus.presence import OnlineList, PresenceEvent
 from chatbus.receiver import Receiver
-from chatbus.sanitize import sanitize
+from chatbus.sanitize import sanitize, sanitize_lines
 
 from ..context import App
-from .render import Style
+from .render import Style, message_line
 
 # How long a view waits for the first connection before it shows anyway (the
 # receiver keeps trying, and the view says when the hub is reached).
 CONNECT_WAIT = 5.0
+# How long leaving waits for a message still on its way to a reachable hub.
+LEAVE_WAIT = 2.0
 
 
 @contextmanager
@@ -63,6 +67,7 @@ class LiveClient:
         self.session = session
         self.style = style
         self.mailbox = Mailbox(app.hub, session.name)
+        self.outbox = Outbox(self.mailbox, self)
         self.receiver = Receiver(
             app.hub, session.name, self, after_id=self.mailbox.latest_id(), session=session
         )
@@ -77,6 +82,8 @@ class LiveClient:
         self._view: View | None = None
         # Messages that arrive before the first view is up wait for it.
         self._early: list[Message] = []
+        # Output is the line format for pipes: nothing but messages on stdout.
+        self._plain = False
 
     @property
     def me(self) -> str:
@@ -86,7 +93,7 @@ class LiveClient:
     def online(self) -> OnlineList:
         return self.receiver.online
 
-    def show(self, view: View, prepare: Callable[[], None] = lambda: None) -> None:
+    def show(self, view: View, prepare: Callable[[], object] = lambda: None) -> None:
         """Run ``prepare`` (print history, say) and make ``view`` receive, atomically."""
         with self.screen:
             prepare()
@@ -131,9 +138,40 @@ class LiveClient:
                 self._view.on_presence(online, event)
 
     def on_connection(self, connected: bool, detail: str) -> None:
+        self.outbox.hub_reachable(connected)
         with self.screen:
             if self._view is not None:
                 self._view.on_connection(connected, detail)
+
+    # -- the outbox's reports (input or outbox thread) ---------------------
+
+    def on_pending(self, item: Outgoing, reason: str) -> None:
+        if self._plain:
+            return  # said at the end, if it is still pending then
+        with self.screen:
+            for envelope in item.envelopes[item.confirmed :]:
+                unsent = Message(f"{envelope.ts}-0", envelope)
+                note = f"(pending: {sanitize(reason)}; sent when the hub is back)"
+                self.print(message_line(unsent, self.me, self.style, note=note))
+
+    def on_sent(self, item: Outgoing) -> None:
+        if self._plain:
+            return
+        count = len(item.envelopes)
+        what = "message that was" if count == 1 else f"{count} messages that were"
+        with self.screen:
+            self.notice(f"sent the {what} pending to {item.recipient}")
+
+    def on_failed(self, item: Outgoing, error: ChatbusError) -> None:
+        with self.screen:
+            for envelope in item.envelopes[item.confirmed :]:
+                text = sanitize(envelope.body)
+                shown = text if len(text) <= 60 else text[:57] + "..."
+                line = f"not sent to {item.recipient} ({error}): {shown}"
+                if self._plain:
+                    click.echo(f"Error: {line}", err=True)
+                else:
+                    self.print(self.style.error(line))
 
     def on_session_ended(self, ended: SessionEnded) -> None:
         """Logged out elsewhere, or the password changed: end the chat now.
@@ -156,6 +194,7 @@ class LiveClient:
         With ``above_prompt``, output goes above prompt_toolkit's input line.
         Raises SessionEnded when the hub stops accepting the session meanwhile.
         """
+        self._plain = not above_prompt
         with patch_stdout(raw=True) if above_prompt else nullcontext(), _stop_on_signals():
             self.receiver.start()
             try:
@@ -168,7 +207,9 @@ class LiveClient:
             finally:
                 with self._interruptible:
                     self._in_main = False
+                unsent = self.outbox.close(LEAVE_WAIT if self.receiver.connected else 0.0)
                 self._stop_receiving()
+        report_unsent(unsent)
         if self.session_ended is not None:
             raise self.session_ended
 
@@ -177,3 +218,17 @@ class LiveClient:
             self.receiver.stop()
         except KeyboardInterrupt:  # a signal sent just before main ended
             self.receiver.stop()
+
+
+def report_unsent(unsent: list[Outgoing]) -> None:
+    """Say on stderr what is left in the outbox at exit, each text in full,
+    so that nothing typed vanishes without a word; then fail (exit 1)."""
+    count = 0
+    for item in unsent:
+        for envelope in item.envelopes[item.confirmed :]:
+            count += 1
+            body = "\n    ".join(sanitize_lines(envelope.body))
+            click.echo(f"Not sent to {item.recipient}: {body}", err=True)
+    if count:
+        plural = "message was" if count == 1 else "messages were"
+        raise click.ClickException(f"{count} {plural} not sent: the hub was unreachable")

@@ -4,17 +4,23 @@ For scripts and pipes: each line read is sent, each message from the peer is
 printed as ``HH:MM name: text`` (no colour, network text sanitized), and the
 end of stdin ends the chat. A line that cannot be sent (too long, say) is
 reported on stderr and skipped; the chat goes on, and exits with status 1.
+Lines read while the hub is away wait in the outbox; at the end of stdin the
+chat waits up to :data:`FLUSH_AT_END` seconds for them to go.
 """
 
 import click
 
 from chatbus.messages import Message
 from chatbus.names import same_name
+from chatbus.outbox import OutboxFull
 from chatbus.presence import OnlineList, PresenceEvent
 
 from .conversation import ConversationScreen
 from .live import LiveClient
 from .terminal import read_line_batches, split_at_invalid
+
+# How long the end of stdin waits for lines still waiting for the hub.
+FLUSH_AT_END = 15.0
 
 
 class PlainChat:
@@ -23,9 +29,8 @@ class PlainChat:
         self.conversation = ConversationScreen(client, peer)
 
     def on_message(self, message: Message) -> None:
-        from_peer = same_name(message.envelope.sender, self.conversation.peer)
-        if from_peer and self.conversation.includes(message) and self.conversation.show(message):
-            self.conversation.read_live()
+        if same_name(message.envelope.sender, self.conversation.peer):
+            self.conversation.show(message)
 
     def on_presence(self, online: OnlineList, event: PresenceEvent | None) -> None:
         """Presence is not part of the line format."""
@@ -33,20 +38,16 @@ class PlainChat:
     def on_connection(self, connected: bool, detail: str) -> None:
         """Outages are invisible here: the receiver catches up by itself."""
 
-    def _show_history(self, limit: int) -> None:
-        if limit:
-            self.conversation.show_history(limit)
-
     def run(self, history: int) -> None:
         """Chat until stdin ends; then exit status 1 if any line was not sent."""
-        self.client.show(self, lambda: self._show_history(history))
+        self.client.show(self, lambda: self.conversation.open(history, notices=False))
         number = 0
         refused = 0
         for batch in read_line_batches():
             pending = batch
             while pending:
                 sendable, error = split_at_invalid(pending, self.client.app.settings.max_body)
-                self.client.mailbox.send_many(self.conversation.peer, sendable)
+                self._send(sendable)
                 number += len(sendable)
                 if error is None:
                     break
@@ -54,6 +55,17 @@ class PlainChat:
                 refused += 1
                 click.echo(f"Error: message {number} not sent: {error}", err=True)
                 pending = pending[len(sendable) + 1 :]
+        self.client.outbox.drain(FLUSH_AT_END)
         self.conversation.close()
         if refused:
             raise click.exceptions.Exit(1)
+
+    def _send(self, lines: list[str]) -> None:
+        """Each line one message; with the outbox full, wait for it to empty first."""
+        if not lines:
+            return
+        try:
+            self.client.outbox.submit(self.conversation.peer, lines)
+        except OutboxFull:
+            self.client.outbox.drain(FLUSH_AT_END)
+            self.client.outbox.submit(self.conversation.peer, lines)
