@@ -251,20 +251,11 @@ class HubProcess:
         assert self.process is not None
         return self.process.wait()
 
-    def terminate(self) -> None:
-        """SIGTERM without waiting, so that several servers save and exit at once."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-
     def stop(self, timeout: float = 15.0) -> int | None:
         """SIGTERM (the server saves and exits cleanly); SIGKILL if it hangs."""
-        self.terminate()
-        return self.wait_stopped(timeout)
-
-    def wait_stopped(self, timeout: float) -> int | None:
-        """Wait for the server to exit; SIGKILL it if it is still there after ``timeout``."""
-        if self.process is None:
-            return None
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
         try:
             return self.process.wait(timeout)
         except subprocess.TimeoutExpired:
