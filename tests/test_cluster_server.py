@@ -7,6 +7,7 @@ import selectors
 import signal
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from chatbus.local_cluster import (
     LocalCluster,
     cluster_node_args,
     cluster_problem,
+    stop_servers,
 )
 from chatbus.server import PERSISTENCE_ARGS, ServerBinary, ServerError
 from chatbus_cli.main import cli
@@ -98,6 +100,31 @@ def test_a_data_dir_holding_a_cluster_of_another_shape_is_refused_before_any_sta
     with pytest.raises(ServerError, match=f"holds a cluster of nodes {base}, .*same --port"):
         smaller.start()
     assert smaller.running() == []
+
+
+TURNS_DOWN_THE_FIRST_SIGTERM = """
+import signal, sys
+asked = []
+def on_term(*_):
+    if asked:
+        sys.exit(0)
+    asked.append(1)
+signal.signal(signal.SIGTERM, on_term)
+print("ready", flush=True)
+while True:
+    signal.pause()
+"""
+
+
+def test_stop_servers_asks_again_a_server_that_turned_sigterm_down() -> None:
+    # Like a replica writing its first append-only file just after a sync.
+    process = subprocess.Popen(
+        [sys.executable, "-c", TURNS_DOWN_THE_FIRST_SIGTERM], stdout=subprocess.PIPE
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline() == b"ready\n"
+    stop_servers([process], timeout=30)
+    assert process.returncode == 0  # it exited by itself: not SIGKILLed after 30 s
 
 
 # --- chatbus server --cluster ----------------------------------------------------
@@ -311,14 +338,7 @@ def compose_nodes(server_binary: ServerBinary, tmp_path: Path) -> Iterator[dict[
                 processes.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))
         yield ports
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()  # a stuck shutdown is not what this test is about
-                process.wait()
+        stop_servers(processes)
 
 
 def test_compose_cluster_profile_forms_a_healthy_cluster_and_leaves_it_alone_on_the_next_up(
