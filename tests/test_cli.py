@@ -241,14 +241,6 @@ def test_a_short_password_is_refused_and_registers_nothing(chatbus: Chatbus) -> 
     assert chatbus.login("alice").stdout.startswith("Registered alice")
 
 
-@pytest.mark.parametrize("name", ["bad name", "semi;colon", "x" * 33, "é"])
-def test_login_with_an_invalid_name_is_an_error(chatbus: Chatbus, name: str) -> None:
-    result = chatbus("login", name, CHATBUS_PASSWORD=PASSWORD)
-    line = one_line_error(result)
-    assert line.startswith("Error: invalid name ")
-    assert line.endswith("use 1-32 characters: letters A-Z a-z, digits 0-9, '_' and '-'")
-
-
 def test_a_name_taken_while_registering_is_an_error(
     chatbus: Chatbus, hub: Hub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -364,8 +356,10 @@ def test_as_picks_among_users_logged_in_from_one_home(chatbus: Chatbus) -> None:
     assert one_line_error(chatbus("whoami", "--as", "carol")) == (
         "Error: 'carol' is not logged in here; run 'chatbus login carol'"
     )
-    assert one_line_error(chatbus("whoami", "--as", "no way")).startswith(
-        "Error: invalid name 'no way'"
+    bad_as = chatbus("whoami", "--as", "no way")  # a usage error: tests/test_cli_usage.py
+    assert bad_as.exit_code == 2, bad_as.output
+    assert bad_as.stderr.splitlines()[-1].startswith(
+        "Error: Invalid value for '--as': invalid name 'no way'"
     )
 
     assert chatbus.ok("logout", "--as", "alice").stdout == "Logged out alice.\n"
@@ -498,7 +492,7 @@ def test_passwd_on_a_terminal_hides_both_and_asks_for_the_new_one_twice(
         child.sendline(NEW_PASSWORD)
         child.expect_exact("Repeat the new password: ")
         child.sendline(NEW_PASSWORD)
-        child.expect_exact("Changed the password of alice; logged out 0 other sessions.")
+        child.expect_exact("Changed the password of alice; no other sessions were logged in.")
         child.expect(pexpect.EOF)
     finally:
         child.close(force=True)
@@ -570,46 +564,6 @@ def test_namespace_before_the_command_works_and_one_after_it_wins(
     assert result.stdout.endswith(f"(namespace {ns})\n")
     # Nobody is logged in to the other namespace.
     assert one_line_error(chatbus("--namespace", "elsewhere", "whoami")) == NOT_LOGGED_IN
-
-
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["users", "--url", "http://localhost:6379"],
-        ["--url", "localhost:6379", "users"],
-        ["users"],  # CHATBUS_URL=mysql://..., below
-    ],
-)
-def test_an_invalid_url_is_a_one_line_error(chatbus: Chatbus, args: list[str]) -> None:
-    result = chatbus(*args, CHATBUS_URL="mysql://localhost/chat")
-    line = one_line_error(result)
-    assert line.startswith("Error: invalid hub URL ")
-    assert line.endswith("it must start with redis://, rediss:// or unix://")
-
-
-@pytest.mark.parametrize("port", ["99999", "abc"])
-@pytest.mark.parametrize("command", ["whoami", "users"])
-def test_a_url_with_an_impossible_port_is_a_one_line_error(
-    chatbus: Chatbus, port: str, command: str
-) -> None:
-    result = chatbus(command, CHATBUS_URL=f"redis://:pw@localhost:{port}/0")
-    assert one_line_error(result) == (
-        f"Error: invalid hub URL 'redis://:***@localhost:{port}/0': the port must be 1-65535"
-    )
-
-
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["users", "--namespace", "two words"],
-        ["--namespace", "a:b", "users"],
-        ["whoami", "--namespace", "n" * 65],
-    ],
-)
-def test_an_invalid_namespace_is_a_one_line_error(chatbus: Chatbus, args: list[str]) -> None:
-    line = one_line_error(chatbus(*args))
-    assert line.startswith("Error: invalid namespace ")
-    assert line.endswith("use 1-64 of A-Z a-z 0-9 _ . - (not starting with a dot)")
 
 
 @pytest.mark.parametrize(
@@ -826,17 +780,6 @@ def test_a_name_that_does_not_exist_is_a_clear_error(chatbus: Chatbus, args: lis
     assert one_line_error(chatbus(*args, stdin="hi\n")) == (
         "Error: no account named 'nobody'; names are registered by 'chatbus login'"
     )
-
-
-@pytest.mark.parametrize(
-    "args",
-    [["chat", "bad name"], ["send", "a/b", "hi"], ["history", "x" * 33]],
-    ids=lambda args: args[0],
-)
-def test_an_invalid_peer_name_is_a_clear_error(chatbus: Chatbus, args: list[str]) -> None:
-    chatbus.login("alice")
-    line = one_line_error(chatbus(*args, stdin="hi\n"))
-    assert line.startswith("Error: invalid name ")
 
 
 # -- history ----------------------------------------------------------------
