@@ -149,7 +149,7 @@ def register(hub: Hub, name: str, password: str) -> Session:
     token = secrets.token_urlsafe(32)
     with hub.errors():
         created = _REGISTER(
-            hub.redis,
+            hub.topology,
             [hub.keys.account(name), hub.keys.sessions(name)],
             [name, salt.hex(), digest.hex(), SCRYPT_N, SCRYPT_R, SCRYPT_P, token_digest(token)],
         )
@@ -187,7 +187,7 @@ def _throttled_check(
     limits = [throttle.free, throttle.base_ms, throttle.longest_ms, throttle.keep_ms]
     with hub.errors():
         allowed, wait_ms = (
-            int(x) for x in _LOGIN_FAILURES(hub.redis, record, ["attempt", *limits])
+            int(x) for x in _LOGIN_FAILURES(hub.topology, record, ["attempt", *limits])
         )
     if not allowed:
         raise TooManyWrongPasswords(
@@ -200,7 +200,7 @@ def _throttled_check(
         wait = f"; wait {_seconds(wait_ms)} s before the next try" if wait_ms else ""
         raise WrongPassword(f"{wrong}{advice}{wait}") from None
     with hub.errors():
-        _LOGIN_FAILURES(hub.redis, record, ["clear"])
+        _LOGIN_FAILURES(hub.topology, record, ["clear"])
 
 
 def login(
@@ -261,7 +261,7 @@ def change_password(
     with hub.errors():
         ended = int(
             _CHANGE_PASSWORD(
-                hub.redis,
+                hub.topology,
                 [hub.keys.account(session.name), hub.keys.sessions(session.name)],
                 [
                     stored.digest.hex(),

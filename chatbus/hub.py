@@ -1,17 +1,26 @@
-"""The connection to the Redis hub: one pool for commands, pub/sub on demand."""
+"""The connection to the Redis hub: one server, or a Redis Cluster found at its URL.
 
+One pool for commands (per node on a cluster), pub/sub connections on demand.
+Whether the hub is a cluster is asked at the first command (``INFO cluster``),
+so no setting says it: see :mod:`chatbus.topology`.
+"""
+
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import redis
 import redis.exceptions
 from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
-from redis.client import PubSub
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 from .config import Settings, display_url
 from .errors import HubRefused, HubUnavailable
 from .keys import Keys
+from .lua import NotConfirmed
+from .topology import Client, ClusterNodes, SingleServer, Topology
 
 # A command that gets no answer in this time means the hub is gone or stopped;
 # it bounds how long any call can hang on a silently dead connection.
@@ -34,40 +43,79 @@ def describe_failure(error: BaseException) -> str:
     return text.splitlines()[0]
 
 
+# Replies that mean "not now" (a node loading, a failover under way, a slot
+# moving): the command did not run, and may run once the hub has settled.
+_NOT_NOW = (
+    redis.exceptions.BusyLoadingError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.AskError,  # and MovedError: redirected more times than followed
+)
+
+
 class Hub:
-    """A namespace on one Redis server, as seen by one chatbus process."""
+    """A namespace on one Redis hub (a server or a cluster), as seen by one chatbus process."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.keys: Keys = settings.keys
+        self._topology: Topology | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def topology(self) -> Topology:
+        """The server or the cluster at the URL, found out at the first use."""
+        with self._lock:
+            if self._topology is None:
+                self._topology = self._connect()
+            return self._topology
+
+    def _connect(self) -> Topology:
         # Commands retry once on a broken connection (a pooled socket the hub
         # closed while it restarted) but never on a timeout: a hub that stopped
         # answering should be reported after one SOCKET_TIMEOUT, not four.
-        self.redis: redis.Redis = self._client(
+        commands = self._client(
             Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 1, (redis.ConnectionError,))
         )
-        # Pub/sub never reconnects on its own: redis-py would resubscribe
-        # silently, and the messages published meanwhile would be missed.
-        # The receiver reconnects itself and reads the gap from the mailbox.
-        self._pubsub_client = self._client(Retry(NoBackoff(), 0))
+        if self.settings.url.startswith("unix://") or not _is_cluster(commands):
+            # Pub/sub never reconnects on its own: redis-py would resubscribe
+            # silently, and the messages published meanwhile would be missed.
+            # The receiver reconnects itself and reads the gap from the mailbox.
+            # A timeout is not a reason to reconnect either: it can mean half a
+            # message has arrived, which a reconnect would throw away.
+            subscriber = self._client(Retry(NoBackoff(), 0, (redis.ConnectionError,)))
+            return SingleServer(commands, subscriber)
+        commands.close()
+        return ClusterNodes(self.settings.url, self._options())
+
+    def _options(self) -> dict[str, Any]:
+        return {
+            "socket_timeout": SOCKET_TIMEOUT,
+            "socket_connect_timeout": CONNECT_TIMEOUT,
+            "decode_responses": False,
+        }
 
     def _client(self, retry: Retry) -> redis.Redis:
-        return redis.Redis.from_url(
-            self.settings.url,
-            socket_timeout=SOCKET_TIMEOUT,
-            socket_connect_timeout=CONNECT_TIMEOUT,
-            decode_responses=False,
-            retry=retry,
-        )
+        return redis.Redis.from_url(self.settings.url, retry=retry, **self._options())
+
+    @property
+    def redis(self) -> Client:
+        """The client for plain commands (routed by key on a cluster)."""
+        return self.topology.commands
+
+    @property
+    def cluster(self) -> bool:
+        return self.topology.cluster
 
     @property
     def url(self) -> str:
         return display_url(self.settings.url)
 
-    def pubsub(self) -> PubSub:
-        """A new pub/sub connection; the caller owns and closes it."""
-        pubsub: PubSub = self._pubsub_client.pubsub()  # type: ignore[no-untyped-call]
-        return pubsub
+    def refresh(self) -> None:
+        """Read a cluster's slot map again (nothing on a single server)."""
+        with self.errors():
+            self.topology.refresh()
 
     def time_ms(self) -> int:
         """The hub's clock, in ms since the epoch."""
@@ -80,6 +128,14 @@ class Hub:
         """Turn redis-py's connection errors into one-line HubUnavailable."""
         try:
             yield
+        except NotConfirmed as error:
+            raise HubUnavailable(self.url, str(error), stalled=True) from error
+        except _NOT_NOW as error:
+            raise HubUnavailable(self.url, describe_failure(error)) from error
+        except RedisClusterException as error:
+            # Not a RedisError: no node of the cluster answered, or a slot has no owner.
+            cause = error.__cause__ or error
+            raise HubUnavailable(self.url, describe_failure(cause)) from error
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
             stalled = isinstance(error, redis.exceptions.TimeoutError)
             raise HubUnavailable(self.url, describe_failure(error), stalled=stalled) from error
@@ -96,5 +152,13 @@ class Hub:
             raise HubRefused(f"the hub at {self.url} refused the request: {text}") from error
 
     def close(self) -> None:
-        self.redis.close()
-        self._pubsub_client.close()
+        with self._lock:
+            if self._topology is not None:
+                self._topology.close()
+                self._topology = None
+
+
+def _is_cluster(client: redis.Redis) -> bool:
+    """True when the server at the URL is a node of a Redis Cluster."""
+    info = client.info("cluster")
+    return bool(info.get("cluster_enabled"))

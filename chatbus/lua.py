@@ -1,24 +1,49 @@
-"""Lua scripts kept as .lua files beside this package, run by SHA.
+"""Lua scripts kept as .lua files beside this package, run by SHA on the nodes that own their keys.
 
-Calls go out pipelined on one pooled connection and are read back in order:
-one round trip, whatever the number of calls. redis-py's ``Pipeline`` would
-do the same, but it sends ``SCRIPT EXISTS`` first whenever scripts are queued
-(a second round trip) and costs about 50 µs of Python per round trip, a third
-of a whole send on the hot path. Scripts are loaded only when the server
-answers NOSCRIPT (a fresh or restarted hub).
+Calls go out pipelined, one connection per node, written to every node before
+any reply is read: one round trip however many calls and nodes (a send's
+two copies live on two masters in a cluster, and go out together). redis-py's
+``Pipeline`` would send ``SCRIPT EXISTS`` first whenever scripts are queued,
+and its ClusterPipeline refuses EVALSHA. Scripts are loaded on a node only
+when it answers NOSCRIPT (a fresh or restarted hub, a newly promoted replica).
+
+A call's keys all share one slot (their hash tag): the call goes to the master
+of the first key's slot. A MOVED reply (the slot has a new owner) sends the
+call again to the owner it names; an ASK reply (the slot is being moved)
+sends it to the new owner with ASKING; TRYAGAIN waits a moment. Still
+redirected after a few rounds, the call's reply is that error.
+
+With ``confirm``, each master that has a replica is also sent ``WAIT 1
+<timeout>`` on the same connection right after the calls: the writes count
+as done only once a replica has them, so a failover cannot lose them. A
+master whose replicas do not answer in time raises :class:`NotConfirmed`,
+unless the cluster has marked every one of them failed (then none will).
 """
 
 import hashlib
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
 from typing import Any
 
 import redis
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import AskError, MovedError, NoScriptError, TryAgainError
+
+from .topology import Node, Topology
 
 Arg = str | bytes | int | float
+
+# How long a master waits for a replica's acknowledgement (WAIT), in ms:
+# far more than a healthy replica needs, far less than the socket timeout.
+WAIT_TIMEOUT_MS = 1000
+_REDIRECTS = 5
+_TRY_AGAIN_PAUSE = 0.05
+
+
+class NotConfirmed(Exception):
+    """A master ran the calls, but no replica acknowledged them in time."""
 
 
 class LuaScript:
@@ -29,8 +54,8 @@ class LuaScript:
         self.source = files("chatbus").joinpath(filename).read_text(encoding="utf-8")
         self.sha = hashlib.sha1(self.source.encode(), usedforsecurity=False).hexdigest()
 
-    def __call__(self, client: redis.Redis, keys: Sequence[str], args: Sequence[Arg]) -> Any:
-        return run_calls(client, [ScriptCall(self, keys, args)])[0]
+    def __call__(self, topology: Topology, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+        return run_calls(topology, [ScriptCall(self, keys, args)])[0]
 
 
 @dataclass(frozen=True)
@@ -45,57 +70,150 @@ class ScriptCall:
         return ("EVALSHA", self.script.sha, len(self.keys), *self.keys, *self.args)
 
 
-def run_calls(client: redis.Redis, calls: Sequence[ScriptCall]) -> list[Any]:
-    """Run ``calls`` in order, in one round trip; their replies, in order.
+@dataclass
+class _Batch:
+    """The calls that go to one node in one round trip."""
+
+    node: Node
+    indexes: list[int] = field(default_factory=list)
+    asking: bool = False  # the node is importing the slot: ASKING before each call
+    wait: bool = False  # WAIT for a replica after the calls
+
+
+def run_calls(
+    topology: Topology, calls: Sequence[ScriptCall], *, confirm: bool = False
+) -> list[Any]:
+    """Run ``calls`` (in order on each node) in one round trip; their replies, in order.
 
     Calls that failed with NOSCRIPT had no effect; their scripts are loaded and
-    they run again in their original order, as if the scripts had been there.
-    The first error reply, if any, is raised after every call has run.
+    they run again in their original order. The first error reply, if any, is
+    raised after every call has run. ``confirm``: see the module docstring.
     """
-    replies = _round_trip(client, [call.command() for call in calls])
-    missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
-    if missing:
-        sources = {calls[i].script.sha: calls[i].script.source for i in missing}
-        loads: list[tuple[Arg, ...]] = [("SCRIPT", "LOAD", source) for source in sources.values()]
-        retried = _round_trip(client, loads + [calls[i].command() for i in missing])
-        for i, reply in zip(missing, retried[len(loads) :], strict=True):
-            replies[i] = reply
+    replies: list[Any] = [None] * len(calls)
+    todo = list(range(len(calls)))
+    redirected: dict[int, Node] = {}  # ASK: the node importing the call's slot
+    for _ in range(_REDIRECTS):
+        batches = _batches(topology, calls, todo, redirected, confirm)
+        for index, reply in _run_batches(topology, calls, batches).items():
+            replies[index] = reply
+        todo = [i for i in todo if isinstance(replies[i], (AskError, TryAgainError))]
+        if not todo:
+            break
+        for i in todo:
+            if type(replies[i]) is MovedError:
+                topology.follow(replies[i])
+        if any(isinstance(replies[i], TryAgainError) for i in todo):
+            time.sleep(_TRY_AGAIN_PAUSE)  # keys of one slot are half moved: soon all
+        redirected = {
+            i: topology.node_at(replies[i].host, replies[i].port)
+            for i in todo
+            if type(replies[i]) is AskError
+        }
     for reply in replies:
-        if isinstance(reply, ResponseError):
+        if isinstance(reply, Exception):
             raise reply
     return replies
 
 
-def _round_trip(client: redis.Redis, commands: Sequence[tuple[Arg, ...]]) -> list[Any]:
-    """Send ``commands`` on one connection and read every reply (errors as values).
+def _batches(
+    topology: Topology,
+    calls: Sequence[ScriptCall],
+    todo: list[int],
+    redirected: dict[int, Node],
+    confirm: bool,
+) -> list[_Batch]:
+    batches: dict[tuple[str, bool], _Batch] = {}
+    for index in todo:
+        asked = redirected.get(index)
+        node = asked or topology.client_for(calls[index].keys[0])
+        batch = batches.setdefault((node.name, asked is not None), _Batch(node))
+        batch.asking = asked is not None
+        batch.indexes.append(index)
+        if confirm and topology.wait_for_replica(calls[index].keys[0]):
+            batch.wait = True
+    return list(batches.values())
+
+
+def _run_batches(
+    topology: Topology, calls: Sequence[ScriptCall], batches: list[_Batch]
+) -> dict[int, Any]:
+    """Every batch on its node, concurrently; a reply per call index.
 
     A connection the hub closed (it restarted, say) is retried once on a fresh
     one; a timeout is not, so a stalled hub is reported after one timeout.
     """
     try:
-        return _send_and_read(client.connection_pool, commands)
+        results = _round_trips([(b.node, _commands(b, calls)) for b in batches])
     except redis.ConnectionError:
-        return _send_and_read(client.connection_pool, commands)
+        results = _round_trips([(b.node, _commands(b, calls)) for b in batches])
+    replies: dict[int, Any] = {}
+    for batch, raw in zip(batches, results, strict=True):
+        answers = raw[:-1] if batch.wait else raw
+        if batch.asking:
+            answers = answers[1::2]  # drop each ASKING's OK
+        if batch.wait:
+            _check_confirmed(topology, calls[batch.indexes[0]], raw[-1])
+        replies.update(zip(batch.indexes, answers, strict=True))
+        missing = [i for i in batch.indexes if isinstance(replies[i], NoScriptError)]
+        if missing:
+            replies.update(_load_and_rerun(batch.node, calls, missing))
+    return replies
 
 
-def _send_and_read(pool: redis.ConnectionPool, commands: Sequence[tuple[Arg, ...]]) -> list[Any]:
-    connection = pool.get_connection()
+def _commands(batch: _Batch, calls: Sequence[ScriptCall]) -> list[tuple[Arg, ...]]:
+    commands: list[tuple[Arg, ...]] = []
+    for index in batch.indexes:
+        if batch.asking:
+            commands.append(("ASKING",))
+        commands.append(calls[index].command())
+    if batch.wait:
+        commands.append(("WAIT", 1, WAIT_TIMEOUT_MS))
+    return commands
+
+
+def _check_confirmed(topology: Topology, call: ScriptCall, acknowledged: Any) -> None:
+    """NotConfirmed unless a replica acknowledged, or the cluster gave up on them all."""
+    if isinstance(acknowledged, int) and acknowledged >= 1:
+        return
+    if not topology.replicas_given_up(call.keys[0]):
+        raise NotConfirmed(f"no replica confirmed the write within {WAIT_TIMEOUT_MS} ms")
+
+
+def _load_and_rerun(node: Node, calls: Sequence[ScriptCall], missing: list[int]) -> dict[int, Any]:
+    sources = {calls[i].script.sha: calls[i].script.source for i in missing}
+    loads: list[tuple[Arg, ...]] = [("SCRIPT", "LOAD", source) for source in sources.values()]
+    [answers] = _round_trips([(node, loads + [calls[i].command() for i in missing])])
+    return dict(zip(missing, answers[len(loads) :], strict=True))
+
+
+def _round_trips(work: list[tuple[Node, list[tuple[Arg, ...]]]]) -> list[list[Any]]:
+    """Send each node its commands, then read every reply (errors as values)."""
+    taken: list[tuple[redis.ConnectionPool, Any]] = []
     try:
-        packed = connection.pack_commands(commands)  # type: ignore[no-untyped-call]
-        connection.send_packed_command(packed)  # type: ignore[no-untyped-call]
-        replies: list[Any] = []
-        for _ in commands:
-            try:
-                replies.append(connection.read_response())
-            except ResponseError as error:
-                replies.append(error)
-        return replies
+        for node, commands in work:
+            pool = node.client.connection_pool
+            connection = pool.get_connection()
+            taken.append((pool, connection))
+            packed = connection.pack_commands(commands)  # type: ignore[no-untyped-call]
+            connection.send_packed_command(packed)  # type: ignore[no-untyped-call]
+        results: list[list[Any]] = []
+        for (_, connection), (_, commands) in zip(taken, work, strict=True):
+            replies: list[Any] = []
+            for _ in commands:
+                try:
+                    replies.append(connection.read_response())
+                except redis.exceptions.ResponseError as error:
+                    replies.append(error)
+            results.append(replies)
+        return results
     except BaseException:
-        # Whatever was half sent or half read, this connection is out of step.
-        connection.disconnect()  # type: ignore[no-untyped-call]
+        # Whatever was half sent or half read, these connections are out of step.
+        for _, connection in taken:
+            connection.disconnect()
         raise
     finally:
-        pool.release(connection)
+        for pool, connection in taken:
+            pool.release(connection)
 
 
 @cache

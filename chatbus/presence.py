@@ -61,7 +61,7 @@ def presence_call(keys: Keys, operation: str, *args: str | int) -> lua.ScriptCal
 
 def _call(hub: Hub, operation: str, *args: str | int) -> Any:
     with hub.errors():
-        return lua.run_calls(hub.redis, [presence_call(hub.keys, operation, *args)])[0]
+        return lua.run_calls(hub.topology, [presence_call(hub.keys, operation, *args)])[0]
 
 
 def snapshot(hub: Hub) -> tuple[int, list[str]]:

@@ -3,7 +3,8 @@
 It owns the client's one pub/sub connection and its presence lease. Each time
 it (re)connects it runs the same steps, in an order that loses nothing:
 
-1. subscribe to the user's inbox channel and the users channel;
+1. subscribe to the user's inbox channel and the users channel, on the
+   nodes that own them (a cluster's slot map is read again first);
 2. take the presence lease (a ``join`` event if the user was offline);
 3. take a presence snapshot, then apply the events that follow it;
 4. read the mailbox from the last stream id it delivered (messages sent while
@@ -19,8 +20,12 @@ further ahead than the hub's clock allows makes the receiver read the mailbox
 instead of delivering the announcement.
 
 A dead connection is noticed by errors, by a heartbeat that times out, or by a
-PING on the pub/sub connection that gets no answer in time; then the thread
-reconnects with capped, jittered backoff.
+PING on a pub/sub connection that gets no answer in time; then the thread
+reconnects with capped, jittered backoff. On a cluster, pub/sub is only a
+doorbell: when the hub drops a subscription by itself (a failover, a slot
+move), or the slot map read on a timer names another owner, the thread
+subscribes again at once, and reads the mailbox from where it stopped, on
+that timer too.
 
 Given the session it receives for, the receiver checks at every connect and
 heartbeat that the hub still accepts it: after a logout or a password change
@@ -46,6 +51,7 @@ from .hub import SOCKET_TIMEOUT, Hub, describe_failure
 from .messages import SEND_BATCH, Mailbox, Message, stream_id_key
 from .names import same_name
 from .presence import Lease, OnlineList, PresenceEvent, parse_event, snapshot
+from .subscriber import ChannelMoved, DeadConnection, Subscriber
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +67,6 @@ _CONNECTION_ERRORS = (
 _FUTURE_SLACK_MS = 2000
 _SEEN_IDS = 10_000
 _BACKFILL_PAGE = 500
-
-
-class DeadConnection(Exception):
-    """The hub stopped answering on the pub/sub connection."""
 
 
 class Listener(Protocol):
@@ -88,6 +90,7 @@ class ReceiverStats:
     delivered: int = 0
     duplicates: int = 0
     reconnects: int = 0
+    resubscribes: int = 0  # quiet ones, after the hub moved a channel
     listener_errors: int = 0
     # Payloads from the network that were not valid, by reason.
     dropped: Counter[str] = field(default_factory=Counter)
@@ -103,6 +106,9 @@ class Timing:
     poll: float = 0.2
     backoff_first: float = 0.1
     backoff_max: float = 3.0
+    # On a cluster: how often the slot map is read again, and the mailbox
+    # with it, in case a doorbell was lost in a failover.
+    topology_check: float = 10.0
 
     @classmethod
     def for_lease(cls, lease_ttl: float) -> "Timing":
@@ -182,6 +188,12 @@ class Receiver:
             except SessionEnded as ended:
                 self._end_session(ended)
                 return
+            except ChannelMoved:
+                # Not an outage: subscribe again on the new owner, quietly.
+                self.stats.resubscribes += 1
+                if self._stop.wait(self.timing.backoff_first):
+                    return
+                continue
             except HubUnavailable as error:
                 detail = error.reason
             except (*_CONNECTION_ERRORS, DeadConnection) as error:
@@ -204,11 +216,17 @@ class Receiver:
 
     def _serve(self) -> None:
         """One connection's life: set up, then read until stop or failure."""
-        pubsub = self.hub.pubsub()
+        topology = self.hub.topology
+        topology.refresh()
+        keys = self.hub.keys
+        subscriber = Subscriber(
+            topology,
+            [keys.inbox_channel(self.name), keys.users_channel],
+            ping_after_idle=self.timing.ping_after_idle,
+            pong_deadline=self.timing.pong_deadline,
+        )
         try:
-            keys = self.hub.keys
-            pubsub.ssubscribe(keys.inbox_channel(self.name), keys.users_channel)
-            self._await_subscriptions(pubsub, 2)
+            subscriber.open(SOCKET_TIMEOUT)
             self._clock_offset_ms = self.hub.time_ms() - time.monotonic() * 1000
             self._heartbeat()
             self._holds_lease = True
@@ -217,9 +235,9 @@ class Receiver:
             self._connected.set()
             self._reported_down = False
             self._notify_connection(True, "")
-            self._read_live(pubsub)
+            self._read_live(subscriber)
         finally:
-            pubsub.close()
+            subscriber.close()
 
     def _heartbeat(self) -> None:
         """Renew the lease; SessionEnded if the hub no longer accepts the session."""
@@ -235,38 +253,32 @@ class Receiver:
         if not stopping_anyway:  # else the listener is already leaving: let it
             self._call_listener(self.listener.on_session_ended, ended)
 
-    def _await_subscriptions(self, pubsub: Any, count: int) -> None:
-        deadline = time.monotonic() + SOCKET_TIMEOUT
-        confirmed = 0
-        while confirmed < count:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise DeadConnection("the hub did not confirm the subscription")
-            reply = pubsub.get_message(timeout=remaining)
-            if reply is not None and reply["type"] == "ssubscribe":
-                confirmed += 1
-
-    def _read_live(self, pubsub: Any) -> None:
+    def _read_live(self, subscriber: Subscriber) -> None:
         timing = self.timing
         now = time.monotonic()
         next_heartbeat = now + timing.heartbeat
-        last_traffic = now
-        ping_sent: float | None = None
+        next_topology_check = now + timing.topology_check
         while not self._stop.is_set():
-            reply = pubsub.get_message(timeout=timing.poll)
-            now = time.monotonic()
+            reply = subscriber.get_message(timing.poll)
             if reply is not None:
-                last_traffic = now
-                ping_sent = None
                 self._handle(reply)
+            now = time.monotonic()
             if now >= next_heartbeat:
                 self._heartbeat()
                 next_heartbeat = now + timing.heartbeat
-            if ping_sent is None and now - last_traffic >= timing.ping_after_idle:
-                pubsub.ping()
-                ping_sent = now
-            elif ping_sent is not None and now - ping_sent > timing.pong_deadline:
-                raise DeadConnection(f"no answer from the hub for {now - last_traffic:.0f} s")
+            if self.hub.cluster and now >= next_topology_check:
+                self._check_topology(subscriber)
+                next_topology_check = now + timing.topology_check
+            subscriber.check_alive()
+
+    def _check_topology(self, subscriber: Subscriber) -> None:
+        """The doorbell's safety net on a cluster: a channel that moved without
+        a word is subscribed again, and a message announced on a demoted
+        master (which takes SPUBLISH without complaint) is read from the mailbox."""
+        subscriber.topology.refresh()
+        if subscriber.owners_changed():
+            raise ChannelMoved("the slot map names another owner")
+        self._backfill()
 
     def _handle(self, reply: dict[str, Any]) -> None:
         if reply["type"] != "smessage":

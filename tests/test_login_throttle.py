@@ -83,7 +83,7 @@ def test_each_failure_past_the_free_ones_doubles_the_delay_up_to_the_longest(hub
 
     def attempt() -> tuple[int] | None:
         """(the delay a failure now sets,) or None while a try must wait."""
-        allowed, delay = accounts._LOGIN_FAILURES(hub.redis, record, tiny)
+        allowed, delay = accounts._LOGIN_FAILURES(hub.topology, record, tiny)
         return (delay,) if allowed else None
 
     delays = [wait_until(attempt, 10, "a try to be allowed")[0] for _ in range(9)]
@@ -91,7 +91,7 @@ def test_each_failure_past_the_free_ones_doubles_the_delay_up_to_the_longest(hub
     count, next_try = hub.redis.hmget(record[0], "count", "next")
     assert int(count) == 9
     assert int(next_try) > 0
-    assert accounts._LOGIN_FAILURES(hub.redis, record, ["clear"]) == 1
+    assert accounts._LOGIN_FAILURES(hub.topology, record, ["clear"]) == 1
     assert not hub.redis.exists(record[0])
 
 

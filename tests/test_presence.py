@@ -82,7 +82,7 @@ def test_an_expired_lease_is_reaped_on_the_next_read(hub: Hub, settings: Setting
 
 def test_events_never_carry_the_whole_list(hub: Hub) -> None:
     sizes = []
-    pubsub = hub.pubsub()
+    pubsub = hub.topology.subscriber_for(hub.keys.users_channel).client.pubsub()
     pubsub.ssubscribe(hub.keys.users_channel)
     for i in range(200):
         Lease(hub, f"user{i:03d}").renew()
@@ -206,7 +206,7 @@ def test_junk_in_the_online_set_is_ignored_by_every_client(hub: Hub) -> None:
 def test_a_snapshot_never_lists_an_expired_lease_even_past_one_reap(hub: Hub) -> None:
     ttl_ms = 500
     joins = [presence_call(hub.keys, "join", f"gone{i:03d}", "lease", ttl_ms) for i in range(150)]
-    lua.run_calls(hub.redis, joins)  # more leases than one call reaps
+    lua.run_calls(hub.topology, joins)  # more leases than one call reaps
     expired_at = hub.time_ms() + ttl_ms
     seq_before = int(hub.redis.get(hub.keys.presence_seq) or 0)
     wait_until(lambda: hub.time_ms() > expired_at, 5, "the leases to expire in the hub's clock")
