@@ -3,21 +3,45 @@
 -- mailbox's owner, so all in one slot)
 -- ARGV[1] the owner's inbox channel, ARGV[2] approximate mailbox length to keep,
 -- ARGV[3] unread counter to bump by the number of messages ('' for none),
--- ARGV[4..] the encoded envelopes, in order
--- Returns the new stream ids, in order, or nil when the owner has no account.
+-- ARGV[4] retry window: 0 on a first try; on a retry, how many of the newest
+-- entries to look through for envelopes an earlier try already stored,
+-- ARGV[5..] the encoded envelopes, in order
+-- Returns the stream ids, in order (an envelope stored by an earlier try keeps
+-- its id and is neither stored, counted nor announced again), or nil when the
+-- owner has no account.
 -- Publishes one payload (SPUBLISH): a line "<stream id> <envelope>" per
--- message, joined by "\n" (an encoded envelope never holds a raw line break).
+-- message stored now, joined by "\n" (an encoded envelope never holds a raw
+-- line break).
 if redis.call('EXISTS', KEYS[3]) == 0 then
   return false
 end
+local function envelope_id(encoded)
+  return string.match(encoded, '"id":"(%x+)"') or false
+end
+local stored = {}
+local window = tonumber(ARGV[4])
+if window > 0 then
+  for _, entry in ipairs(redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', window)) do
+    local fields = entry[2]
+    for j = 1, #fields, 2 do
+      local id = fields[j] == 'm' and envelope_id(fields[j + 1])
+      if id then stored[id] = entry[1] end
+    end
+  end
+end
 local ids, lines = {}, {}
-for i = 4, #ARGV do
-  local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'm', ARGV[i])
+for i = 5, #ARGV do
+  local id = window > 0 and stored[envelope_id(ARGV[i]) or ''] or nil
+  if not id then
+    id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'm', ARGV[i])
+    lines[#lines + 1] = id .. ' ' .. ARGV[i]
+  end
   ids[#ids + 1] = id
-  lines[#lines + 1] = id .. ' ' .. ARGV[i]
 end
-if ARGV[3] ~= '' then
-  redis.call('HINCRBY', KEYS[2], ARGV[3], #ids)
+if ARGV[3] ~= '' and #lines > 0 then
+  redis.call('HINCRBY', KEYS[2], ARGV[3], #lines)
 end
-redis.call('SPUBLISH', ARGV[1], table.concat(lines, '\n'))
+if #lines > 0 then
+  redis.call('SPUBLISH', ARGV[1], table.concat(lines, '\n'))
+end
 return ids

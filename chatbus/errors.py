@@ -66,3 +66,15 @@ class HubUnavailable(ChatbusError):
             f"cannot reach the hub at {url} ({reason}). Start one with "
             "'chatbus server' or 'docker compose up -d', or point --url/CHATBUS_URL at yours"
         )
+
+
+class Unconfirmed(HubUnavailable):
+    """A cluster did not confirm a send in time (a failover that went on too long).
+
+    The messages may have been stored: the hub may have taken them, with no
+    replica confirming before the time was up.
+    """
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(url, reason, stalled=True)
+        self.args = (f"not confirmed by the hub at {url}: {reason}",)

@@ -6,8 +6,11 @@ once for the sender's own mailbox, so history and the sender's other windows
 see it too. Each call appends to the stream first and then publishes the
 entries with their stream ids, so a live reader and a reader catching up from
 the stream see the same ids. A batch of messages costs the same two calls.
+On a cluster the two calls go to their masters at the same time, and the send
+waits for a replica of each (see :meth:`Mailbox.deliver`).
 """
 
+import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from contextlib import suppress
@@ -17,7 +20,7 @@ from typing import cast
 
 from . import lua
 from .envelope import BadEnvelope, Envelope, decode_envelope, new_envelope
-from .errors import ChatbusError, UnknownUser
+from .errors import ChatbusError, HubUnavailable, Unconfirmed, UnknownUser
 from .hub import Hub, as_text
 from .keys import Keys
 from .names import is_valid_name, same_name
@@ -26,6 +29,11 @@ _DELIVER = lua.load("deliver.lua")
 _MARK_READ = lua.load("mark_read.lua")
 # Messages per round trip, and the most one delivery (one announcement) holds.
 SEND_BATCH = 100
+# A retried delivery looks for its envelopes among this many newest entries.
+RETRY_WINDOW = 1000
+# On a cluster, how long a send keeps trying (a failover takes a few seconds)
+# before it says what was not confirmed.
+FAILOVER_WINDOW = 15.0
 
 # XRANGE/XREVRANGE replies: (stream id, fields) pairs, in bytes.
 StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
@@ -63,17 +71,25 @@ def stream_id_key(stream_id: str) -> tuple[int, int]:
 
 
 def delivery_calls(
-    keys: Keys, maxlen: int, sender: str, recipient: str, payloads: list[bytes]
+    keys: Keys,
+    maxlen: int,
+    sender: str,
+    recipient: str,
+    payloads: list[bytes],
+    *,
+    retry: bool = False,
 ) -> list[lua.ScriptCall]:
     """The ``deliver.lua`` calls that send ``payloads``: the recipient's first
     (bumping their unread count for ``sender``), then the sender's own copy.
-    A message to oneself is one call, never unread."""
+    A message to oneself is one call, never unread. A ``retry`` stores none
+    of the envelopes an earlier try stored (the script looks for their ids)."""
+    window = RETRY_WINDOW if retry else 0
 
     def to(owner: str, unread_field: str) -> lua.ScriptCall:
         return lua.ScriptCall(
             _DELIVER,
             [keys.mailbox(owner), keys.unread(owner), keys.account(owner)],
-            [keys.inbox_channel(owner), maxlen, unread_field, *payloads],
+            [keys.inbox_channel(owner), maxlen, unread_field, window, *payloads],
         )
 
     if same_name(sender, recipient):
@@ -125,23 +141,45 @@ class Mailbox:
             sent.extend(self.deliver(recipient, envelopes))
         return sent
 
-    def deliver(self, recipient: str, envelopes: Sequence[Envelope]) -> list[Message]:
+    def deliver(
+        self, recipient: str, envelopes: Sequence[Envelope], *, retry: bool = False
+    ) -> list[Message]:
         """Store and publish ``envelopes`` in one round trip, in order.
 
         One script call puts them all in the recipient's mailbox (with one
         unread bump and one announcement), a second in the sender's own.
-        Delivering an envelope again after an error is safe: readers drop a
-        second copy by its id, so a retry cannot show a message twice.
+        ``retry``: an earlier try of these envelopes may have been stored;
+        they are not stored, counted or announced twice.
+
+        On a cluster the two calls go to their two masters at once, and a
+        send is done only when a replica of each has it (WAIT); through a
+        failover it is tried again, for up to ``FAILOVER_WINDOW`` seconds,
+        before Unconfirmed says what was not confirmed.
         """
         if len(envelopes) > SEND_BATCH:
             raise ValueError(f"at most {SEND_BATCH} envelopes per delivery")
         payloads = [envelope.encode() for envelope in envelopes]
         settings = self.hub.settings
-        calls = delivery_calls(
-            settings.keys, settings.mailbox_maxlen, self.owner, recipient, payloads
-        )
-        with self.hub.errors():
-            replies = lua.run_calls(self.hub.redis, calls)
+        deadline = time.monotonic() + (FAILOVER_WINDOW if self.hub.cluster else 0.0)
+        pause = 0.05
+        while True:
+            calls = delivery_calls(
+                settings.keys, settings.mailbox_maxlen, self.owner, recipient, payloads, retry=retry
+            )
+            try:
+                with self.hub.errors():
+                    replies = lua.run_calls(self.hub.topology, calls, confirm=self.hub.cluster)
+                break
+            except HubUnavailable as error:
+                if not self.hub.cluster:
+                    raise
+                if time.monotonic() + pause > deadline:
+                    raise self._unconfirmed(recipient, len(envelopes), error) from error
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+            retry = True
+            with suppress(ChatbusError):
+                self.hub.refresh()
         stream_ids = replies[0]
         if stream_ids is None:
             if len(replies) == 2 and replies[1]:
@@ -152,6 +190,15 @@ class Mailbox:
                     self.hub.redis.xdel(settings.keys.mailbox(self.owner), *replies[1])
             raise UnknownUser(f"no account named {recipient!r}")
         return [Message(sid.decode(), env) for sid, env in zip(stream_ids, envelopes, strict=True)]
+
+    def _unconfirmed(self, recipient: str, count: int, error: HubUnavailable) -> Unconfirmed:
+        """What a cluster send says after trying through a failover in vain."""
+        what = "message" if count == 1 else f"{count} messages"
+        return Unconfirmed(
+            self.hub.url,
+            f"the {what} to {recipient} not confirmed within {FAILOVER_WINDOW:.0f} s "
+            f"({error.reason}); check with 'chatbus history {recipient}' before sending again",
+        )
 
     def read_after(self, after_id: str, count: int = 500) -> MailboxPage:
         """Up to ``count`` entries newer than ``after_id``, oldest first."""
@@ -244,4 +291,4 @@ class Mailbox:
             if count is None:
                 self.hub.redis.hdel(key, peer)
                 return 0
-            return int(_MARK_READ(self.hub.redis, [key], [peer, count]))
+            return int(_MARK_READ(self.hub.topology, [key], [peer, count]))

@@ -41,6 +41,8 @@ class Outgoing:
     confirmed: int = 0
     # True once the listener was told that it waits for the hub.
     waiting: bool = False
+    # True once a try failed: the hub may have stored part of it.
+    retrying: bool = False
 
 
 class OutboxListener(Protocol):
@@ -192,8 +194,13 @@ class Outbox:
         """Send what the hub has not confirmed of ``item``, ``SEND_BATCH`` at a time."""
         while item.confirmed < len(item.envelopes):
             batch = item.envelopes[item.confirmed : item.confirmed + SEND_BATCH]
-            self.mailbox.deliver(item.recipient, batch)
+            try:
+                self.mailbox.deliver(item.recipient, batch, retry=item.retrying)
+            except HubUnavailable:
+                item.retrying = True
+                raise
             item.confirmed += len(batch)
+            item.retrying = False
 
     def _announce(self, item: Outgoing, reason: str) -> None:
         """Tell the listener, once per item, that it waits for the hub."""
