@@ -20,7 +20,8 @@ def normalize_line_breaks(text: str) -> str:
 
 
 def split_body(text: str, max_body: int) -> list[str]:
-    """``text`` as bodies of at most ``max_body`` bytes, in order; blank parts dropped."""
+    """``text`` as bodies of at most ``max_body`` bytes, in order; blank parts
+    dropped. InvalidMessage when nothing but white space is left."""
     text = normalize_line_breaks(text)
     bodies: list[str] = []
     while text:
@@ -35,6 +36,8 @@ def split_body(text: str, max_body: int) -> list[str]:
             head, text = _cut(fits, text)
         if head.strip():
             bodies.append(head)
+    if not bodies:
+        raise InvalidMessage("empty message: type some text to send")
     return bodies
 
 

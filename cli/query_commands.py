@@ -9,6 +9,7 @@ from chatbus.envelope import is_stream_id
 from chatbus.errors import InvalidMessage, NotLoggedIn, SessionEnded
 from chatbus.messages import Mailbox, Message
 from chatbus.presence import snapshot
+from chatbus.text import split_body
 
 from .context import App, as_option, friendly_errors, hub_options, peer_argument, typed_options
 from .ui.chat_view import DEFAULT_HISTORY
@@ -68,16 +69,17 @@ def users(app: App, as_json: bool) -> None:
 def send(app: App, name: str, text: tuple[str, ...]) -> None:
     """Send TEXT to NAME; without TEXT, send each line of stdin.
 
-    Lines from stdin are sent in order, many per round trip; blank lines are
-    skipped. A line that cannot be sent (too long, say) stops the sending with
-    an error naming it; the lines before it have been sent.
+    TEXT longer than the size limit (4 KiB) goes as several messages, split
+    between words. Lines from stdin are sent in order, each one message, many
+    per round trip; blank lines are skipped. A line that cannot be sent (too
+    long, say) stops the sending with an error naming it; the lines before
+    it have been sent.
     """
     session = app.session()
     peer = app.peer(name)
     mailbox = Mailbox(app.hub, session.name)
     if text:
-        mailbox.send(peer, " ".join(text))
-        sent = 1
+        sent = len(mailbox.send_many(peer, split_body(" ".join(text), app.settings.max_body)))
     else:
         if sys.stdin.isatty():  # else it would wait in silence for a person who does not know
             click.echo("type messages, one per line; Ctrl-D to finish", err=True)

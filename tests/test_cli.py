@@ -745,22 +745,26 @@ def test_a_too_long_line_on_stdin_names_it_and_the_lines_before_it_are_sent(
     assert history_bodies(chatbus, "bob", "--limit", "1000") == before
 
 
-def test_send_refuses_a_too_long_or_empty_message(chatbus: Chatbus) -> None:
+def test_send_splits_a_too_long_text_and_refuses_an_empty_one(chatbus: Chatbus) -> None:
     chatbus.login("bob")
     chatbus.login("alice")
-    assert one_line_error(chatbus("send", "bob", TOO_LONG)) == (
-        "Error: message too long: 4097 bytes, the limit is 4096"
-    )
     assert one_line_error(chatbus("send", "bob", "   ")) == (
         "Error: empty message: type some text to send"
     )
     assert history_bodies(chatbus, "bob") == []
+    # TEXT over the limit goes as two messages; a stdin line stays one message.
+    chatbus.ok("send", "bob", TOO_LONG)
+    assert history_bodies(chatbus, "bob") == [TOO_LONG[:4096], TOO_LONG[4096:]]
+    assert one_line_error(chatbus("send", "bob", stdin=TOO_LONG + "\n")) == (
+        "Error: message 1: message too long: 4097 bytes, the limit is 4096 (0 sent before it)"
+    )
+    chatbus.ok("send", "bob", "clear")
     # chat skips a line it cannot send, says which, goes on, and exits 1.
     chat = chatbus("chat", "bob", stdin=TOO_LONG + "\nstill here\n")
     assert one_line_error(chat) == (
         "Error: message 1 not sent: message too long: 4097 bytes, the limit is 4096"
     )
-    assert history_bodies(chatbus, "bob") == ["still here"]
+    assert history_bodies(chatbus, "bob")[-1] == "still here"
 
 
 def test_send_refuses_text_that_is_not_utf8(chatbus: Chatbus) -> None:

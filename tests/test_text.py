@@ -23,13 +23,17 @@ def test_a_long_message_splits_at_line_breaks_first_then_between_words() -> None
     assert split_body("жжжжж", 5) == ["жж", "жж", "ж"]  # never inside a character
 
 
-def test_a_character_that_cannot_fit_at_all_is_refused() -> None:
+def test_a_character_that_cannot_fit_at_all_or_no_text_is_refused() -> None:
     with pytest.raises(InvalidMessage):
         split_body("😀", 2)
+    with pytest.raises(InvalidMessage, match="empty message"):
+        split_body(" \n\t ", 10)
 
 
 @given(st.text(st.characters(exclude_categories=["Cs"]), max_size=400), st.integers(4, 64))
 def test_every_body_fits_and_no_word_is_lost(text: str, max_body: int) -> None:
+    if not text.strip():
+        return  # refused, above
     bodies = split_body(text, max_body)
     assert all(len(body.encode()) <= max_body and body.strip() for body in bodies)
     normalized = text.replace("\r\n", "\n").replace("\r", "\n")
