@@ -33,6 +33,7 @@ lint: $(VENV)/.test-deps
 	$(BIN)/mypy
 
 test: lint
+	@sh scripts/ensure-tls-server.sh
 	$(BIN)/pytest
 
 bench: $(VENV)/.test-deps

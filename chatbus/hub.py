@@ -135,10 +135,10 @@ class Hub:
         except RedisClusterException as error:
             # Not a RedisError: no node of the cluster answered, or a slot has no owner.
             cause = error.__cause__ or error
-            raise HubUnavailable(self.url, describe_failure(cause)) from error
+            raise HubUnavailable(self.url, self._why(cause)) from error
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
             stalled = isinstance(error, redis.exceptions.TimeoutError)
-            raise HubUnavailable(self.url, describe_failure(error), stalled=stalled) from error
+            raise HubUnavailable(self.url, self._why(error), stalled=stalled) from error
         except redis.exceptions.InvalidResponse as error:
             raise HubUnavailable(
                 self.url, "what answers there is not a Redis server; is it the right port?"
@@ -150,6 +150,19 @@ class Hub:
                     self.url, f"the server is too old ({text}); chatbus needs Redis 7+ or Valkey"
                 ) from error
             raise HubRefused(f"the hub at {self.url} refused the request: {text}") from error
+
+    def _why(self, error: BaseException) -> str:
+        """A connection failure's reason, with what to do when it is about TLS."""
+        text = describe_failure(error)
+        if "CERTIFICATE_VERIFY_FAILED" in text:
+            return (
+                "its TLS certificate is not signed by a CA this client trusts: "
+                "give the hub's CA file (?ssl_ca_certs=PATH in the URL)"
+            )
+        tls = self.settings.url.startswith("rediss://")
+        if not tls and ("reset by peer" in text or "closed by server" in text.lower()):
+            return f"{text}; if the hub takes only TLS, use a rediss:// URL"
+        return text
 
     def close(self) -> None:
         with self._lock:
