@@ -11,6 +11,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 from hypothesis import settings as hypothesis_settings
@@ -20,7 +21,7 @@ from chatbus.hub import Hub
 from chatbus.server import HubProcess, ServerBinary, find_server
 
 # The Redis Cluster fixtures (`cluster`, `own_cluster`) live in their own module.
-pytest_plugins = ["cluster_fixtures"]
+pytest_plugins = ["cluster_fixtures", "terminals"]
 
 # Short leases keep the crash tests quick; the default is 10 s.
 TEST_LEASE_TTL = 2.0
@@ -83,7 +84,14 @@ def started_servers() -> Iterator[list[tuple[int, int]]]:
             os.kill(pid, signal.SIGKILL)
 
 
-def make_settings(hub: HubProcess, home: Path, **overrides: object) -> Settings:
+class HasUrl(Protocol):
+    """A hub the tests started: a HubProcess, or a LocalCluster."""
+
+    @property
+    def url(self) -> str: ...
+
+
+def make_settings(hub: HasUrl, home: Path, **overrides: object) -> Settings:
     options: dict[str, object] = {
         "url": hub.url,
         "namespace": "t" + uuid.uuid4().hex[:12],

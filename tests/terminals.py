@@ -8,11 +8,13 @@ chatbus prints.
 import io
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pexpect
 import pyte
+import pytest
 from cli_helpers import process_env
 from helpers import CHATBUS
 
@@ -144,3 +146,21 @@ class World:
         terminal.expect("Password: ")
         terminal.enter(PASSWORD)
         return terminal
+
+
+@contextmanager
+def world_of(settings: Settings, tmp_path: Path) -> Iterator[World]:
+    """A world on the hub of ``settings``; every terminal is closed at the end."""
+    state = World(settings, tmp_path)
+    try:
+        yield state
+    finally:
+        for terminal in state.opened:
+            terminal.close()
+        state.hub.close()
+
+
+@pytest.fixture
+def world(settings: Settings, tmp_path: Path) -> Iterator[World]:
+    with world_of(settings, tmp_path) as state:
+        yield state

@@ -8,8 +8,9 @@ again after each test; the others use the session's ``cluster``.
 import signal
 import threading
 import time
-import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pexpect
@@ -17,9 +18,9 @@ import pytest
 import redis
 from cli_helpers import Chatbus, one_line_error
 from cluster_fixtures import fail_over, restore, start_cluster
-from conftest import TEST_LEASE_TTL
+from conftest import make_settings
 from helpers import Recorder, wait_until
-from terminals import World
+from terminals import world_of
 
 from chatbus import accounts
 from chatbus.config import Settings
@@ -36,15 +37,6 @@ FAST = Timing(
 )
 
 
-def cluster_settings(cluster: LocalCluster, home: Path) -> Settings:
-    return Settings(
-        url=cluster.url,
-        namespace="t" + uuid.uuid4().hex[:12],
-        home=home,
-        lease_ttl=TEST_LEASE_TTL,
-    )
-
-
 def names_on_different_masters(cluster: LocalCluster, settings: Settings) -> tuple[str, str]:
     """Two user names whose keys live on two different masters."""
     keys = settings.keys
@@ -58,7 +50,7 @@ def names_on_different_masters(cluster: LocalCluster, settings: Settings) -> tup
 
 @pytest.fixture
 def settings_on_cluster(cluster: LocalCluster, tmp_path: Path) -> Settings:
-    return cluster_settings(cluster, tmp_path / "home")
+    return make_settings(cluster, tmp_path / "home")
 
 
 @pytest.fixture
@@ -136,8 +128,7 @@ def test_a_receiver_on_a_cluster_gets_messages_and_presence_from_two_masters(
 def test_two_people_chat_in_terminals_through_a_cluster(
     cluster: LocalCluster, tmp_path: Path
 ) -> None:
-    world = World(cluster_settings(cluster, tmp_path / "home"), tmp_path)
-    try:
+    with world_of(make_settings(cluster, tmp_path / "home"), tmp_path) as world:
         world.register("alice", "bob")
         alice = world.login("alice")
         alice.expect("nobody else is online")
@@ -154,10 +145,6 @@ def test_two_people_chat_in_terminals_through_a_cluster(
         for terminal in (alice, bob):
             terminal.enter("/quit")
             terminal.child.expect(pexpect.EOF)
-    finally:
-        for terminal in world.opened:
-            terminal.close()
-        world.hub.close()
 
 
 # -- faults -------------------------------------------------------------------
@@ -179,7 +166,7 @@ def fault_cluster(
 def faulty(fault_cluster: LocalCluster, tmp_path: Path) -> Iterator[tuple[LocalCluster, Hub]]:
     """The fault cluster, whole, and a hub on it; made whole again afterwards."""
     restore(fault_cluster)
-    hub = Hub(cluster_settings(fault_cluster, tmp_path / "home"))
+    hub = Hub(make_settings(fault_cluster, tmp_path / "home"))
     try:
         yield fault_cluster, hub
     finally:
@@ -243,10 +230,19 @@ def assert_every_acknowledged_message_once_in_order(
     assert got == sorted(got), "messages out of order"
 
 
-def test_a_receiver_follows_a_manual_failover_of_its_master(
-    faulty: tuple[LocalCluster, Hub],
-) -> None:
-    cluster, hub = faulty
+@dataclass
+class Stream:
+    """alice writing to bob, on masters of their own, with bob receiving."""
+
+    sender: Sender
+    receiver: Receiver
+    bob_key: str  # a key in bob's slot
+
+
+@contextmanager
+def stream_through_a_fault(cluster: LocalCluster, hub: Hub) -> Iterator[Stream]:
+    """Start the stream; the body makes its fault a third of the way in. Then
+    every acknowledged message arrives once, in order, and no send failed."""
     alice, bob = names_on_different_masters(cluster, hub.settings)
     for name in (alice, bob):
         accounts.register(hub, name, "password1")
@@ -255,41 +251,37 @@ def test_a_receiver_follows_a_manual_failover_of_its_master(
         sender = Sender(hub, alice, bob, 300)
         sender.start()
         assert sender.halfway.wait(30)
-        master = cluster.master_for(hub.keys.mailbox(bob))
+        yield Stream(sender, receiver, hub.keys.mailbox(bob))
+        assert_every_acknowledged_message_once_in_order(recorder, sender)
+        assert sender.errors == []  # a send rides out the fault
+        assert set(sender.acknowledged) <= set(bodies(hub, bob))
+    finally:
+        receiver.stop()
+
+
+def test_a_receiver_follows_a_manual_failover_of_its_master(
+    faulty: tuple[LocalCluster, Hub],
+) -> None:
+    cluster, hub = faulty
+    with stream_through_a_fault(cluster, hub) as stream:
+        master = cluster.master_for(stream.bob_key)
         replica = next(r for r in cluster.topology() if r.master_port == master.port)
         with redis.Redis(port=replica.port) as client:
             client.execute_command("CLUSTER", "FAILOVER")
         wait_until(
-            lambda: cluster.master_for(hub.keys.mailbox(bob)).port == replica.port,
+            lambda: cluster.master_for(stream.bob_key).port == replica.port,
             15,
             "the replica to take over",
         )
-        assert_every_acknowledged_message_once_in_order(recorder, sender)
-        assert sender.errors == []  # a send rides out a failover
-    finally:
-        receiver.stop()
-    assert receiver.stats.resubscribes + receiver.stats.reconnects >= 1
+    assert stream.receiver.stats.resubscribes + stream.receiver.stats.reconnects >= 1
 
 
 def test_nothing_acknowledged_is_lost_when_the_recipients_master_is_killed(
     faulty: tuple[LocalCluster, Hub],
 ) -> None:
     cluster, hub = faulty
-    alice, bob = names_on_different_masters(cluster, hub.settings)
-    for name in (alice, bob):
-        accounts.register(hub, name, "password1")
-    recorder, receiver = receive(hub, bob)
-    try:
-        sender = Sender(hub, alice, bob, 300)
-        sender.start()
-        assert sender.halfway.wait(30)
-        fail_over(cluster, cluster.master_for(hub.keys.mailbox(bob)).port)
-        assert_every_acknowledged_message_once_in_order(recorder, sender)
-        assert sender.errors == []
-        # What the hub acknowledged is in the new master's mailbox too.
-        assert set(sender.acknowledged) <= set(bodies(hub, bob))
-    finally:
-        receiver.stop()
+    with stream_through_a_fault(cluster, hub) as stream:
+        fail_over(cluster, cluster.master_for(stream.bob_key).port)
 
 
 def test_a_batched_send_rides_out_a_failover(faulty: tuple[LocalCluster, Hub]) -> None:
@@ -312,23 +304,12 @@ def test_the_recipients_slot_moves_to_another_master_while_chatting(
     faulty: tuple[LocalCluster, Hub],
 ) -> None:
     cluster, hub = faulty
-    alice, bob = names_on_different_masters(cluster, hub.settings)
-    for name in (alice, bob):
-        accounts.register(hub, name, "password1")
-    recorder, receiver = receive(hub, bob)
-    try:
-        sender = Sender(hub, alice, bob, 300)
-        sender.start()
-        assert sender.halfway.wait(30)
-        slot = hub.topology.slot(hub.keys.mailbox(bob))
-        source = cluster.master_for(hub.keys.mailbox(bob))
+    with stream_through_a_fault(cluster, hub) as stream:
+        slot = hub.topology.slot(stream.bob_key)
+        source = cluster.master_for(stream.bob_key)
         target = next(r for r in cluster.topology() if r.is_master and r.port != source.port)
         migrate_slot(cluster, slot, source.port, target.port)
-        assert_every_acknowledged_message_once_in_order(recorder, sender)
-        assert sender.errors == []
-        assert cluster.master_for(hub.keys.mailbox(bob)).port == target.port
-    finally:
-        receiver.stop()
+    assert cluster.master_for(stream.bob_key).port == target.port
 
 
 def migrate_slot(cluster: LocalCluster, slot: int, source: int, target: int) -> None:

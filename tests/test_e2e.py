@@ -8,8 +8,6 @@ assertions look for the lines chatbus prints.
 
 import signal
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 
 import pexpect
 import pytest
@@ -17,18 +15,8 @@ from helpers import CHATBUS, wait_until
 from terminals import PASSWORD, TIMEOUT, World, user_env
 
 from chatbus import accounts
-from chatbus.config import Settings
 from chatbus.messages import Mailbox
 from chatbus.presence import snapshot
-
-
-@pytest.fixture
-def world(settings: Settings, tmp_path: Path) -> Iterator[World]:
-    state = World(settings, tmp_path)
-    yield state
-    for terminal in state.opened:
-        terminal.close()
-    state.hub.close()
 
 
 def test_two_users_pick_each_other_from_the_list_and_talk_both_ways(world: World) -> None:

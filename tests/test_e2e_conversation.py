@@ -7,9 +7,8 @@ import pexpect
 import pytest
 from conftest import make_settings
 from helpers import wait_until
-from terminals import TIMEOUT, World
+from terminals import TIMEOUT, Terminal, World, world_of
 
-from chatbus.config import Settings
 from chatbus.messages import Mailbox
 from chatbus.reading import UNREAD_SHOWN_MAX
 from chatbus.server import HubProcess
@@ -18,22 +17,21 @@ CLOCK = r"\d\d:\d\d"
 
 
 @pytest.fixture
-def world(settings: Settings, tmp_path: Path) -> Iterator[World]:
-    state = World(settings, tmp_path)
-    yield state
-    for terminal in state.opened:
-        terminal.close()
-    state.hub.close()
-
-
-@pytest.fixture
 def own_world(own_hub: HubProcess, tmp_path: Path) -> Iterator[World]:
     """A world on a hub of its own, which the test may stop and start again."""
-    state = World(make_settings(own_hub, tmp_path / "home"), tmp_path)
-    yield state
-    for terminal in state.opened:
-        terminal.close()
-    state.hub.close()
+    with world_of(make_settings(own_hub, tmp_path / "home"), tmp_path) as state:
+        yield state
+
+
+def chat_with_the_hub_gone(world: World, hub: HubProcess) -> Terminal:
+    """alice chatting with bob, and the hub just stopped under her."""
+    world.register("alice", "bob")
+    world.logged_in("alice")
+    alice = world.terminal("alice", "chat", "bob")
+    alice.expect(r"\[bob\]")
+    hub.stop()
+    alice.expect("lost the hub")
+    return alice
 
 
 def test_a_chat_opens_at_the_first_unread_message_and_reads_them_all(world: World) -> None:
@@ -83,12 +81,7 @@ def test_unread_messages_beyond_one_screen_stay_unread_until_paged_back_to(
 def test_a_line_typed_while_the_hub_is_down_is_pending_then_sent(
     own_world: World, own_hub: HubProcess
 ) -> None:
-    own_world.register("alice", "bob")
-    own_world.logged_in("alice")
-    alice = own_world.terminal("alice", "chat", "bob")
-    alice.expect(r"\[bob\]")
-    own_hub.stop()
-    alice.expect("lost the hub")
+    alice = chat_with_the_hub_gone(own_world, own_hub)
     # The status bar no longer says whether bob is online.
     alice.expect_on_screen("alice -> bob (presence unknown: the hub is unreachable")
     alice.enter("typed while down")
@@ -115,12 +108,7 @@ def test_a_line_typed_while_the_hub_is_down_is_pending_then_sent(
 def test_quitting_with_lines_still_pending_warns_then_says_what_was_not_sent(
     own_world: World, own_hub: HubProcess
 ) -> None:
-    own_world.register("alice", "bob")
-    own_world.logged_in("alice")
-    alice = own_world.terminal("alice", "chat", "bob")
-    alice.expect(r"\[bob\]")
-    own_hub.stop()
-    alice.expect("lost the hub")
+    alice = chat_with_the_hub_gone(own_world, own_hub)
     alice.enter("never sent")
     alice.expect(r"\(pending")
     alice.enter("/quit")
