@@ -176,6 +176,22 @@ group_url_option = click.option("--url", help="The hub URL, for any command (see
 group_namespace_option = click.option("--namespace", help="The namespace, for any command.")
 
 
+class Number(click.ParamType):
+    """A number setting whose error says what it measures, not its Python type."""
+
+    name = "number"
+
+    def __init__(self, kind: type[int] | type[float], what: str) -> None:
+        self.kind = kind
+        self.what = what
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return self.kind(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not {self.what}", param, ctx)
+
+
 # The parameters hub_options and as_option add; a command gets an App instead.
 _SETTINGS_PARAMS = ("url", "namespace", "home", "lease_ttl", "max_body", "as_name")
 
@@ -204,7 +220,7 @@ def hub_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--lease-ttl",
             cls=SettingOption,
             envvar="CHATBUS_LEASE_TTL",
-            type=float,
+            type=Number(float, "a number of seconds (1 to 3600)"),
             default=DEFAULT_LEASE_TTL,
             hidden=True,
         ),
@@ -212,7 +228,7 @@ def hub_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--max-body",
             cls=SettingOption,
             envvar="CHATBUS_MAX_BODY",
-            type=int,
+            type=Number(int, "a whole number of bytes (1 to 1048576)"),
             default=DEFAULT_MAX_BODY,
             hidden=True,
         ),

@@ -55,7 +55,8 @@ def users(app: App, as_json: bool) -> None:
         click.echo(f"  {style.nick(name, own=name == me)}{you}")
     if unread:
         listed = ", ".join(f"{style.nick(name)} {count}" for name, count in sorted(unread.items()))
-        click.echo(f"Unread: {listed}  (read them with: chatbus chat NAME)")
+        who = next(iter(unread)) if len(unread) == 1 else "NAME"
+        click.echo(f"Unread: {listed}  (read them with: chatbus chat {who})")
     elif unread is not None:
         click.echo("No unread messages.")
 

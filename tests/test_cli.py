@@ -636,7 +636,7 @@ def test_users_marks_you_and_has_no_colour_without_a_terminal(chatbus: Chatbus, 
         as_bob = chatbus("users", "--as", "bob", color=True)
         assert as_bob.exit_code == 0, as_bob.output
         assert as_bob.stdout == (
-            "Online (1):\n  bob (you)\nUnread: alice 1  (read them with: chatbus chat NAME)\n"
+            "Online (1):\n  bob (you)\nUnread: alice 1  (read them with: chatbus chat alice)\n"
         )
         as_alice = chatbus("users", color=True)
         assert as_alice.stdout == "Online (1):\n  bob\nNo unread messages.\n"

@@ -139,9 +139,9 @@ def test_a_valid_setting_typed_before_the_command_wins_over_a_broken_environment
 @pytest.mark.parametrize(
     ("variable", "value", "error"),
     [
-        ("CHATBUS_LEASE_TTL", "abc", "'abc' is not a valid float."),
+        ("CHATBUS_LEASE_TTL", "abc", "'abc' is not a number of seconds (1 to 3600)"),
         ("CHATBUS_LEASE_TTL", "0", "the lease TTL must be between 1 and 3600 seconds"),
-        ("CHATBUS_MAX_BODY", "abc", "'abc' is not a valid integer."),
+        ("CHATBUS_MAX_BODY", "abc", "'abc' is not a whole number of bytes (1 to 1048576)"),
         ("CHATBUS_MAX_BODY", "0", "the message size limit must be between 1 byte and 1 MiB"),
     ],
 )

@@ -43,7 +43,7 @@ def test_a_chat_opens_at_the_first_unread_message_and_reads_them_all(world: Worl
     world.logged_in("bob")
     bob = world.terminal("bob", "chat", "carol")
     bob.expect(rf"{CLOCK} carol: yesterday 2")
-    bob.expect("-- new messages:")
+    bob.expect("-- 25 new messages:")
     for i in range(25):  # every one, though the default history is 20
         bob.expect(rf"{CLOCK} carol: unread {i}\r")
     bob.expect(r"\[carol\]")
@@ -60,8 +60,10 @@ def test_unread_messages_beyond_one_screen_stay_unread_until_paged_back_to(
     Mailbox(world.hub, "carol").send_many("bob", [f"m{i}" for i in range(total)])
     world.logged_in("bob")
     bob = world.terminal("bob", "chat", "carol")
-    bob.expect("30 earlier unread messages from carol are not shown: /older pages back")
+    bob.expect(f"{UNREAD_SHOWN_MAX} new messages:")
     bob.expect(rf"{CLOCK} carol: m{total - 1}\r")
+    # Said below the messages, so that it is on screen, not scrolled away.
+    bob.expect("30 more unread messages from carol are older than these: /older pages back")
     bob.expect(r"\[carol\]")
     assert Mailbox(world.hub, "bob").unread_counts() == {"carol": 30}
     bob.enter("/older 20")
@@ -112,7 +114,7 @@ def test_quitting_with_lines_still_pending_warns_then_says_what_was_not_sent(
     alice.enter("never sent")
     alice.expect(r"\(pending")
     alice.enter("/quit")
-    alice.expect("1 message is still waiting for the hub: they go when it is back")
+    alice.expect("1 message is still waiting for the hub, to go when it is back; /quit again")
     alice.enter("/quit")
     alice.expect("Not sent to bob: never sent")
     alice.expect("Error: 1 message was not sent: the hub was unreachable")
@@ -138,6 +140,7 @@ def test_a_pasted_multi_line_message_keeps_its_lines_and_a_long_one_is_split(
     alice.expect(rf"{CLOCK} alice: top\r\n +bottom\r")
     long_text = " ".join(f"word{i:04d}" for i in range(500))  # 4,499 bytes
     alice.enter(long_text)
+    alice.expect("longer than 4096 bytes: sent as 2 messages")
     alice.expect(r"alice: word0000 ")
     alice.expect(r"alice: word0\d\d\d ")
     bodies = [m.envelope.body for m in Mailbox(world.hub, "bob").read_after("0-0").messages]

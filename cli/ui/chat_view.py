@@ -66,6 +66,8 @@ class ChatView:
             erase_when_done=True,
             bottom_toolbar=self._toolbar,
             key_bindings=_line_break_keys(),
+            # Further lines of a message start under the first one's text.
+            prompt_continuation=lambda width, line, wrap: " " * width,
         )
 
     @property
@@ -164,10 +166,15 @@ class ChatView:
         if not text.strip():
             return None
         try:
+            bodies = split_body(text, self.client.mailbox.max_body)
             # Shown once the hub has it; pending meanwhile (the LiveClient says).
-            self.client.outbox.submit(self.peer, split_body(text, self.client.mailbox.max_body))
+            self.client.outbox.submit(self.peer, bodies)
         except ChatbusError as error:
             self.client.print(self.client.style.error(f"not sent: {error}"))
+            return None
+        if len(bodies) > 1:
+            limit = self.client.mailbox.max_body
+            self.client.notice(f"longer than {limit} bytes: sent as {len(bodies)} messages")
         return None
 
     def _command(self, line: str) -> Outcome | None:
@@ -202,9 +209,10 @@ class ChatView:
         pending = self.client.outbox.waiting()
         if pending and not outcome.back and not self._warned_pending:
             self._warned_pending = True
+            what = "1 message is" if pending == 1 else f"{pending} messages are"
             self.client.notice(
-                f"{pending} message{'s are' if pending != 1 else ' is'} still waiting for the "
-                "hub: they go when it is back. /quit again to leave without them"
+                f"{what} still waiting for the hub, to go when it is back; "
+                "/quit again to leave without sending"
             )
             return None
         return outcome

@@ -52,15 +52,17 @@ class ConversationScreen:
         unread ones start.
         """
         opening = self.reader.open(history)
-        if notices and opening.unread_not_shown:
-            self.client.notice(
-                f"{opening.unread_not_shown} earlier unread messages from {self.peer} are not "
-                f"shown: /older pages back (or: chatbus history {self.peer})"
-            )
         for index, message in enumerate(opening.messages):
-            if notices and index == opening.first_unread and index > 0:
-                self.client.notice("new messages:")
+            if notices and index == opening.first_unread:
+                new = len(opening.messages) - index
+                self.client.notice(f"{new} new message{'s' if new != 1 else ''}:")
             self._print(message)
+        if notices and opening.unread_not_shown:
+            # Below the messages, where the eye is: above them it scrolls away.
+            self.client.notice(
+                f"{opening.unread_not_shown} more unread messages from {self.peer} are older "
+                f"than these: /older pages back (or: chatbus history {self.peer})"
+            )
         return len(opening.messages)
 
     def show_older(self, limit: int = OLDER_PAGE) -> None:
