@@ -176,7 +176,8 @@ group_url_option = click.option("--url", help="The hub URL, for any command (see
 group_namespace_option = click.option("--namespace", help="The namespace, for any command.")
 
 
-class Number(click.ParamType):
+# See NameType on the type-arg allowance.
+class Number(click.ParamType):  # type: ignore[type-arg]
     """A number setting whose error says what it measures, not its Python type."""
 
     name = "number"
