@@ -142,7 +142,12 @@ class Mailbox:
         return sent
 
     def deliver(
-        self, recipient: str, envelopes: Sequence[Envelope], *, retry: bool = False
+        self,
+        recipient: str,
+        envelopes: Sequence[Envelope],
+        *,
+        retry: bool = False,
+        patient: bool = True,
     ) -> list[Message]:
         """Store and publish ``envelopes`` in one round trip, in order.
 
@@ -154,13 +159,16 @@ class Mailbox:
         On a cluster the two calls go to their two masters at once, and a
         send is done only when a replica of each has it (WAIT); through a
         failover it is tried again, for up to ``FAILOVER_WINDOW`` seconds,
-        before Unconfirmed says what was not confirmed.
+        before Unconfirmed says what was not confirmed. Not ``patient``: one
+        try only, for a caller that must not block (an input line) and keeps
+        the envelopes to try again itself.
         """
         if len(envelopes) > SEND_BATCH:
             raise ValueError(f"at most {SEND_BATCH} envelopes per delivery")
         payloads = [envelope.encode() for envelope in envelopes]
         settings = self.hub.settings
-        deadline = time.monotonic() + (FAILOVER_WINDOW if self.hub.cluster else 0.0)
+        window = FAILOVER_WINDOW if self.hub.cluster and patient else 0.0
+        deadline = time.monotonic() + window
         pause = 0.05
         while True:
             calls = delivery_calls(
@@ -171,7 +179,7 @@ class Mailbox:
                     replies = lua.run_calls(self.hub.topology, calls, confirm=self.hub.cluster)
                 break
             except HubUnavailable as error:
-                if not self.hub.cluster:
+                if not window:
                     raise
                 if time.monotonic() + pause > deadline:
                     raise self._unconfirmed(recipient, len(envelopes), error) from error

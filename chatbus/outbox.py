@@ -145,7 +145,8 @@ class Outbox:
 
     def _send_inline(self, item: Outgoing) -> None:
         try:
-            self.deliver(item)
+            # One try: the input thread must not wait out a failover.
+            self._deliver(item, patient=False)
         except HubUnavailable as error:
             self._announce(item, error.reason)
             with self._lock:
@@ -175,7 +176,7 @@ class Outbox:
                 if self._closed.is_set():
                     continue
             try:
-                self.deliver(item)
+                self._deliver(item)
             except HubUnavailable as error:
                 self._announce(item, error.reason)
                 self._closed.wait(delay * random.uniform(0.8, 1.2))
@@ -190,12 +191,12 @@ class Outbox:
             if item.waiting:
                 self.listener.on_sent(item)
 
-    def deliver(self, item: Outgoing) -> None:
+    def _deliver(self, item: Outgoing, *, patient: bool = True) -> None:
         """Send what the hub has not confirmed of ``item``, ``SEND_BATCH`` at a time."""
         while item.confirmed < len(item.envelopes):
             batch = item.envelopes[item.confirmed : item.confirmed + SEND_BATCH]
             try:
-                self.mailbox.deliver(item.recipient, batch, retry=item.retrying)
+                self.mailbox.deliver(item.recipient, batch, retry=item.retrying, patient=patient)
             except HubUnavailable:
                 item.retrying = True
                 raise

@@ -38,6 +38,7 @@ import random
 import threading
 import time
 from collections import Counter, OrderedDict
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -147,6 +148,7 @@ class Receiver:
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._holds_lease = False
+        self._last_heartbeat = 0.0
         self._reported_down = False
         self._thread = threading.Thread(
             target=self._run, name=f"chatbus-receiver-{name}", daemon=True
@@ -210,9 +212,25 @@ class Receiver:
                 self._connected.clear()
                 self._reported_down = True
                 self._notify_connection(False, detail)
+            try:
+                self._keep_lease()
+            except SessionEnded as ended:
+                self._end_session(ended)
+                return
             if self._stop.wait(delay * random.uniform(0.8, 1.2)):
                 return
             delay = min(delay * 2, self.timing.backoff_max)
+
+    def _keep_lease(self) -> None:
+        """Renew the lease while reconnecting, when a heartbeat is due.
+
+        On a cluster, presence lives on another master than the user's inbox:
+        while that one fails over, the user is still online, and says so."""
+        due = self._last_heartbeat + self.timing.heartbeat
+        if not self._holds_lease or time.monotonic() < due:
+            return
+        with suppress(*_CONNECTION_ERRORS):  # the hub is away too: the lease runs out
+            self._heartbeat()
 
     def _serve(self) -> None:
         """One connection's life: set up, then read until stop or failure."""
@@ -244,6 +262,7 @@ class Receiver:
         if self.session is not None:
             accounts.verify(self.hub, self.session)
         self.lease.renew()
+        self._last_heartbeat = time.monotonic()
 
     def _end_session(self, ended: SessionEnded) -> None:
         stopping_anyway = self._stop.is_set()

@@ -28,6 +28,7 @@ from chatbus.errors import ChatbusError
 from chatbus.hub import Hub
 from chatbus.local_cluster import LocalCluster
 from chatbus.messages import Mailbox
+from chatbus.outbox import Outbox, Outgoing
 from chatbus.presence import Lease, snapshot
 from chatbus.receiver import Receiver, Timing
 from chatbus.server import ServerBinary
@@ -378,3 +379,58 @@ def test_a_send_is_done_only_once_a_replica_has_it(faulty: tuple[LocalCluster, H
     sender.join(20)
     assert sender.acknowledged == ["m0000"]
     assert sender.done_at > still_listed, "reported done while a replica had not confirmed it"
+
+
+def test_a_user_stays_online_while_their_inbox_master_fails_over(
+    faulty: tuple[LocalCluster, Hub],
+) -> None:
+    cluster, hub = faulty
+    presence_master = cluster.master_for(hub.keys.users_channel).port
+    bob = next(
+        f"bob{i}"
+        for i in range(100)
+        if cluster.master_for(hub.keys.mailbox(f"bob{i}")).port != presence_master
+    )
+    for name in ("alice", bob):
+        accounts.register(hub, name, "password1")
+    watcher, alice = receive(hub, "alice")
+    _, receiver = receive(hub, bob)
+    try:
+        wait_until(lambda: watcher.online == ["alice", bob], 10, "bob online")
+        fail_over(cluster, cluster.master_for(hub.keys.mailbox(bob)).port)
+        wait_until(lambda: receiver.stats.reconnects >= 1 and receiver.connected, 20, "reconnect")
+        # Presence never failed: bob's lease was renewed all along.
+        assert [e for e in watcher.events if e.name == bob and e.kind == "leave"] == []
+    finally:
+        receiver.stop()
+        alice.stop()
+
+
+def test_typing_during_a_failover_does_not_wait_for_it(faulty: tuple[LocalCluster, Hub]) -> None:
+    """The chat's input thread sends once; what cannot go waits in the outbox."""
+    cluster, hub = faulty
+    alice, bob = names_on_different_masters(cluster, hub.settings)
+    for name in (alice, bob):
+        accounts.register(hub, name, "password1")
+    sent = threading.Event()
+
+    class Reports:
+        def on_pending(self, item: Outgoing, reason: str) -> None:
+            """It waits: shown as pending."""
+
+        def on_sent(self, item: Outgoing) -> None:
+            sent.set()
+
+        def on_failed(self, item: Outgoing, error: ChatbusError) -> None:
+            raise AssertionError(error)
+
+    outbox = Outbox(Mailbox(hub, alice), Reports())
+    master = cluster.master_for(hub.keys.mailbox(bob))
+    replica = next(r for r in cluster.topology() if r.master_port == master.port)
+    cluster.kill_node(master.port)
+    outbox.submit(bob, ["typed during the failover"])
+    # Back at once, the line waiting: its replica has not taken over yet.
+    assert outbox.waiting() == 1
+    assert not next(r for r in cluster.topology() if r.port == replica.port).is_master
+    assert sent.wait(30)
+    assert bodies(hub, bob) == ["typed during the failover"]
