@@ -140,7 +140,7 @@ def test_a_pasted_multi_line_message_keeps_its_lines_and_a_long_one_is_split(
     alice.expect(rf"{CLOCK} alice: top\r\n +bottom\r")
     long_text = " ".join(f"word{i:04d}" for i in range(500))  # 4,499 bytes
     alice.enter(long_text)
-    alice.expect("longer than 4096 bytes: sent as 2 messages")
+    alice.expect("longer than 4096 bytes: sending as 2 messages")
     alice.expect(r"alice: word0000 ")
     alice.expect(r"alice: word0\d\d\d ")
     bodies = [m.envelope.body for m in Mailbox(world.hub, "bob").read_after("0-0").messages]

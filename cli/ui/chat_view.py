@@ -167,14 +167,13 @@ class ChatView:
             return None
         try:
             bodies = split_body(text, self.client.mailbox.max_body)
+            if len(bodies) > 1:  # said first: the messages may show before submit returns
+                limit = self.client.mailbox.max_body
+                self.client.notice(f"longer than {limit} bytes: sending as {len(bodies)} messages")
             # Shown once the hub has it; pending meanwhile (the LiveClient says).
             self.client.outbox.submit(self.peer, bodies)
         except ChatbusError as error:
             self.client.print(self.client.style.error(f"not sent: {error}"))
-            return None
-        if len(bodies) > 1:
-            limit = self.client.mailbox.max_body
-            self.client.notice(f"longer than {limit} bytes: sent as {len(bodies)} messages")
         return None
 
     def _command(self, line: str) -> Outcome | None:
