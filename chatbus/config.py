@@ -1,9 +1,10 @@
 """Settings shared by every part of chatbus, with their defaults."""
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import platformdirs
 
@@ -79,3 +80,24 @@ class Settings:
     @property
     def keys(self) -> Keys:
         return Keys(self.namespace)
+
+
+def hub_folder(url: str) -> str:
+    """A directory name for the hub at ``url``: where it is, not how to log in to it.
+
+    Readable (``localhost-6379-0-…``), plus a short hash of the exact place so
+    that two hubs never share a folder however their names read once made
+    safe for a file system (``[::1]`` and a host named ``1``, say).
+    """
+    parts = urlsplit(url)
+    asked_db = parse_qs(parts.query).get("db")  # redis-py: ?db= wins over the path
+    if parts.scheme == "unix":
+        kind, place, db = "unix", parts.path, (asked_db or ["0"])[0]
+    else:
+        kind, place = "tcp", f"{parts.hostname or 'localhost'}-{parts.port or 6379}"
+        db = (asked_db or [parts.path.strip("/") or "0"])[0]
+    if db.isdecimal():
+        db = str(int(db))  # "/00" is database 0
+    readable = re.sub(r"[^A-Za-z0-9.-]+", "_", f"{place}-{db}").strip("_.")
+    exact = hashlib.sha256(f"{kind}\n{place}\n{db}".encode()).hexdigest()[:8]
+    return f"{readable}-{exact}"

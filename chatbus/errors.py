@@ -64,7 +64,8 @@ class HubUnavailable(ChatbusError):
         self.stalled = stalled
         super().__init__(
             f"cannot reach the hub at {url} ({reason}). Start one with "
-            "'chatbus server' or 'docker compose up -d', or point --url/CHATBUS_URL at yours"
+            "'chatbus server' or 'docker compose up -d', or point --url/CHATBUS_URL at yours "
+            "(for a cluster: any node that is up)"
         )
 
 

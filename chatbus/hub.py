@@ -7,7 +7,7 @@ so no setting says it: see :mod:`chatbus.topology`.
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import redis
@@ -16,6 +16,7 @@ from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
+from . import known_nodes
 from .config import Settings, display_url
 from .errors import HubRefused, HubUnavailable
 from .keys import Keys
@@ -72,22 +73,44 @@ class Hub:
             return self._topology
 
     def _connect(self) -> Topology:
+        url = self.settings.url
+        try:
+            return self._connect_to(url)
+        except redis.ConnectionError:
+            # The URL's node is down; if it was a cluster's, another node may answer.
+            for other in known_nodes.remembered(self.settings.home, url):
+                with suppress(redis.ConnectionError):
+                    topology = self._connect_to(other)
+                    if topology.cluster:
+                        return topology
+                    topology.close()  # someone else's server on that port now
+            raise
+
+    def _connect_to(self, url: str) -> Topology:
         # Commands retry once on a broken connection (a pooled socket the hub
         # closed while it restarted) but never on a timeout: a hub that stopped
         # answering should be reported after one SOCKET_TIMEOUT, not four.
         commands = self._client(
-            Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 1, (redis.ConnectionError,))
+            url,
+            Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 1, (redis.ConnectionError,)),
         )
-        if self.settings.url.startswith("unix://") or not _is_cluster(commands):
+        try:
+            cluster = not url.startswith("unix://") and _is_cluster(commands)
+        except BaseException:
+            commands.close()
+            raise
+        if not cluster:
             # Pub/sub never reconnects on its own: redis-py would resubscribe
             # silently, and the messages published meanwhile would be missed.
             # The receiver reconnects itself and reads the gap from the mailbox.
             # A timeout is not a reason to reconnect either: it can mean half a
             # message has arrived, which a reconnect would throw away.
-            subscriber = self._client(Retry(NoBackoff(), 0, (redis.ConnectionError,)))
+            subscriber = self._client(url, Retry(NoBackoff(), 0, (redis.ConnectionError,)))
             return SingleServer(commands, subscriber)
         commands.close()
-        return ClusterNodes(self.settings.url, self._options())
+        nodes = ClusterNodes(url, self._options())
+        known_nodes.remember(self.settings.home, self.settings.url, nodes.addresses())
+        return nodes
 
     def _options(self) -> dict[str, Any]:
         return {
@@ -96,8 +119,8 @@ class Hub:
             "decode_responses": False,
         }
 
-    def _client(self, retry: Retry) -> redis.Redis:
-        return redis.Redis.from_url(self.settings.url, retry=retry, **self._options())
+    def _client(self, url: str, retry: Retry) -> redis.Redis:
+        return redis.Redis.from_url(url, retry=retry, **self._options())
 
     @property
     def redis(self) -> Client:
@@ -172,6 +195,12 @@ class Hub:
 
 
 def _is_cluster(client: redis.Redis) -> bool:
-    """True when the server at the URL is a node of a Redis Cluster."""
-    info = client.info("cluster")
-    return bool(info.get("cluster_enabled"))
+    """True when the server at the URL is a node of a Redis Cluster.
+
+    CLUSTER INFO rather than INFO, which a secured hub's users may not run.
+    """
+    try:
+        client.execute_command("CLUSTER", "INFO")  # type: ignore[no-untyped-call]
+    except redis.exceptions.ResponseError:
+        return False  # "This instance has cluster support disabled"
+    return True

@@ -12,15 +12,13 @@ saved session of another. Several users may be logged in from one home
 logged in on that hub.
 """
 
-import hashlib
 import json
 import os
-import re
 import tempfile
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 from .accounts import Session
+from .config import hub_folder
 from .errors import NotLoggedIn
 from .names import is_valid_name, validate_name
 
@@ -41,27 +39,6 @@ def _write_private(path: Path, text: str) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-
-
-def hub_folder(url: str) -> str:
-    """A directory name for the hub at ``url``: where it is, not how to log in to it.
-
-    Readable (``localhost-6379-0-…``), plus a short hash of the exact place so
-    that two hubs never share a folder however their names read once made
-    safe for a file system (``[::1]`` and a host named ``1``, say).
-    """
-    parts = urlsplit(url)
-    asked_db = parse_qs(parts.query).get("db")  # redis-py: ?db= wins over the path
-    if parts.scheme == "unix":
-        kind, place, db = "unix", parts.path, (asked_db or ["0"])[0]
-    else:
-        kind, place = "tcp", f"{parts.hostname or 'localhost'}-{parts.port or 6379}"
-        db = (asked_db or [parts.path.strip("/") or "0"])[0]
-    if db.isdecimal():
-        db = str(int(db))  # "/00" is database 0
-    readable = re.sub(r"[^A-Za-z0-9.-]+", "_", f"{place}-{db}").strip("_.")
-    exact = hashlib.sha256(f"{kind}\n{place}\n{db}".encode()).hexdigest()[:8]
-    return f"{readable}-{exact}"
 
 
 class IdentityStore:

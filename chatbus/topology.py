@@ -119,6 +119,10 @@ class ClusterNodes:
         # yet), and forgotten at every refresh.
         self._waits: dict[str, bool] = {}
 
+    def addresses(self) -> list[str]:
+        """``host:port`` of every node in the slot map, masters and replicas."""
+        return list(self.commands.nodes_manager.nodes_cache)
+
     def _owner(self, key: str) -> Any:
         return self.commands.get_node_from_key(key)  # type: ignore[no-untyped-call]
 

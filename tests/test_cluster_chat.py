@@ -24,7 +24,7 @@ from terminals import world_of
 
 from chatbus import accounts
 from chatbus.config import Settings
-from chatbus.errors import ChatbusError
+from chatbus.errors import ChatbusError, HubUnavailable
 from chatbus.hub import Hub
 from chatbus.local_cluster import LocalCluster
 from chatbus.messages import Mailbox
@@ -434,3 +434,28 @@ def test_typing_during_a_failover_does_not_wait_for_it(faulty: tuple[LocalCluste
     assert not next(r for r in cluster.topology() if r.port == replica.port).is_master
     assert sent.wait(30)
     assert bodies(hub, bob) == ["typed during the failover"]
+
+
+def test_a_client_that_has_met_the_cluster_gets_in_with_the_urls_node_down(
+    faulty: tuple[LocalCluster, Hub], tmp_path: Path
+) -> None:
+    cluster, hub = faulty
+    accounts.register(hub, "alice", "password1")  # connected once: the nodes are known
+    seed = cluster.url.rsplit(":", 1)[1].split("/")[0]
+    seed_role = next(role for role in cluster.topology() if role.port == int(seed))
+    if seed_role.is_master:
+        fail_over(cluster, seed_role.port)
+    else:
+        cluster.kill_node(seed_role.port)
+    again = Hub(hub.settings)
+    try:
+        assert accounts.registered_name(again, "alice") == "alice"
+    finally:
+        again.close()
+    # A machine that never reached the cluster has only the URL: it says what to do.
+    stranger = Hub(make_settings(cluster, tmp_path / "stranger", namespace=hub.settings.namespace))
+    try:
+        with pytest.raises(HubUnavailable, match=r"for a cluster: any node that is up"):
+            accounts.registered_name(stranger, "alice")
+    finally:
+        stranger.close()
