@@ -671,7 +671,7 @@ def test_unread_counts_show_per_sender_and_clear_when_the_chat_is_read(chatbus: 
     assert re.fullmatch(f"{CLOCK} alice: two", lines[1])
     assert users_json(chatbus)["unread"] == {"carol": 1}
     assert chatbus.ok("users").stdout.splitlines()[-1] == (
-        "Unread: carol 1  (read them with: chatbus chat NAME)"
+        "Unread: carol 1  (read them with: chatbus chat carol)"
     )
 
     chatbus.ok("chat", "carol", stdin="")
