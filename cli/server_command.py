@@ -1,6 +1,7 @@
 """``chatbus server``: the hub without Docker, in the foreground."""
 
 import signal
+import time
 from pathlib import Path
 from types import FrameType
 
@@ -12,6 +13,7 @@ from chatbus.server import (
     ENGINES,
     HubProcess,
     ServerBinary,
+    ServerError,
     data_dir_lock,
     default_data_dir,
     find_server,
@@ -20,6 +22,10 @@ from chatbus.server import (
 from .context import friendly_errors
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
+# A node that exits more than this many times in the window is left down.
+_RESTARTS_PER_WINDOW = 3
+_RESTART_WINDOW = 60.0
+_WATCH_INTERVAL = 0.2
 DEFAULT_PORT = 6379
 # The usual first port of a Redis Cluster, clear of a single hub on 6379.
 DEFAULT_CLUSTER_PORT = 7000
@@ -128,10 +134,11 @@ def _run(hub: HubProcess, binary: ServerBinary) -> None:
 
 
 def _run_cluster(cluster: LocalCluster, binary: ServerBinary) -> None:
-    """Run ``cluster`` until Ctrl-C, SIGTERM or SIGHUP, or until every node has exited.
+    """Run ``cluster`` until Ctrl-C, SIGTERM or SIGHUP, or until no node is left.
 
-    A node that exits on its own is reported and the others keep running:
-    surviving the loss of a node is what a cluster with replicas is for.
+    A node that exits on its own is started again: it rejoins the cluster (a
+    master whose replica took over comes back as its replica), as a service
+    manager would restart it. One that keeps exiting is left down, said once.
     """
     _stop_on_signals()
     size = len(cluster.nodes)
@@ -139,13 +146,7 @@ def _run_cluster(cluster: LocalCluster, binary: ServerBinary) -> None:
     try:
         cluster.start()
         _announce_cluster(cluster, binary)
-        for node in cluster.exits():
-            status = node.process.returncode if node.process else "?"
-            click.echo(
-                f"Warning: node {node.port} exited on its own (status {status}); "
-                f"see {node.log_file}",
-                err=True,
-            )
+        _keep_nodes_running(cluster)
     except KeyboardInterrupt:
         cluster.stop()
         click.echo("Hub stopped; its data is saved for the next start.")
@@ -153,6 +154,33 @@ def _run_cluster(cluster: LocalCluster, binary: ServerBinary) -> None:
     finally:
         cluster.stop()  # whatever ended us (a closed pipe, say), the nodes go too
     raise click.ClickException("every node of the cluster has exited; see their server.log files")
+
+
+def _keep_nodes_running(cluster: LocalCluster) -> None:
+    """Restart nodes as they exit, until every one has been given up on."""
+    exits: dict[int, list[float]] = {}
+    given_up: set[int] = set()
+    while len(given_up) < len(cluster.nodes):
+        for node in cluster.nodes:
+            if node.port in given_up or node.process is None or node.process.poll() is None:
+                continue
+            now = time.monotonic()
+            recent = [t for t in exits.get(node.port, []) if now - t < _RESTART_WINDOW]
+            exits[node.port] = [*recent, now]
+            what = f"node {node.port} exited on its own (status {node.process.returncode})"
+            if len(recent) >= _RESTARTS_PER_WINDOW:
+                given_up.add(node.port)
+                click.echo(f"Warning: {what} again; left down, see {node.log_file}", err=True)
+                continue
+            try:
+                cluster.restart_node(node.port)
+            except ServerError as error:
+                given_up.add(node.port)
+                click.echo(f"Warning: {what}; restarting it failed: {error}", err=True)
+                continue
+            pid = node.process.pid if node.process else "?"
+            click.echo(f"Warning: {what}; restarted it (pid {pid}): it rejoins", err=True)
+        time.sleep(_WATCH_INTERVAL)
 
 
 def _announce(hub: HubProcess, binary: ServerBinary) -> None:
