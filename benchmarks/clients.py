@@ -15,8 +15,8 @@ for every kind.
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol
 
 import redis
 from redis.connection import AbstractConnection
@@ -299,6 +299,17 @@ def send(config: dict[str, Any], control: Control) -> None:
 # -- the harness side ---------------------------------------------------------
 
 
+class PairServer(Protocol):
+    """Where a pair sends: the harness's hub, or a cluster (:mod:`benchmarks.cluster`)."""
+
+    @property
+    def url(self) -> str: ...
+
+    def add_accounts(self, namespace: str, names: Iterable[str]) -> None: ...
+
+    def cpu_seconds(self) -> float: ...
+
+
 def run_pair(
     ctx: Context,
     scenario: str,
@@ -309,18 +320,22 @@ def run_pair(
     rate: float,
     batch: int,
     keep_samples: bool = False,
+    server: PairServer | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """One receiver and one sender, each in a process of its own, on a fresh namespace.
 
     Returns what the sender and the receiver reported (the receiver's report
     gains ``hub_cpu_s``, the hub's CPU time meanwhile); with ``keep_samples``
     they include every latency and call time, for pooling several runs.
+    ``server``: where the pair sends (default: the harness's hub).
     """
+    target: PairServer = server or ctx.hub
     namespace = new_namespace(scenario)
-    ctx.hub.add_accounts(namespace, ["alice", "bob", "carol"])
+    target.add_accounts(namespace, ["alice", "bob", "carol"])
     common = ctx.worker_config(
         namespace=namespace, kind=kind, body_size=ctx.sizes.body_size, keep_samples=keep_samples
     )
+    common["url"] = target.url
     expected_seconds = count / rate if rate else count / 1_000
     timeout = 60 + 2 * expected_seconds
     with ctx.workers.group() as start:
@@ -345,10 +360,10 @@ def run_pair(
         # Both start up at once; the sender waits for "go" once it has warmed up.
         receiver.ready()
         sender.ready()
-        hub_cpu_before = ctx.hub.cpu_seconds()
+        hub_cpu_before = target.cpu_seconds()
         sender.tell("go")
         sent = sender.result(timeout)
         receiver.tell(f"expect {sent['sent']}")
         received = receiver.result(timeout)
-        received["hub_cpu_s"] = ctx.hub.cpu_seconds() - hub_cpu_before
+        received["hub_cpu_s"] = target.cpu_seconds() - hub_cpu_before
     return sent, received

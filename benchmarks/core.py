@@ -58,6 +58,15 @@ class Sizes:
     memory_users: int = 10_000
     memory_messages: int = 5_000
     client_messages: int = 1_000
+    # Scenario 6, on 4 layouts (one server, clusters of 1 and 3 masters, 3
+    # masters with replicas) in rounds; the spread run once per layout.
+    cluster_rounds: int = 3
+    cluster_latency_warmup: int = 200  # per round
+    cluster_latency_samples: int = 3_000  # in all, per layout
+    cluster_single: int = 4_000  # per round
+    cluster_batched: int = 20_000  # per round
+    cluster_users: int = 300
+    cluster_messages: int = 3_000
     body_size: int = 64
     # A receiver that got nothing for this long has everything it will get.
     drain_idle: float = 2.0
@@ -78,6 +87,13 @@ QUICK = Sizes(
     memory_users=200,
     memory_messages=200,
     client_messages=50,
+    cluster_rounds=1,
+    cluster_latency_warmup=10,
+    cluster_latency_samples=40,
+    cluster_single=60,
+    cluster_batched=200,
+    cluster_users=20,
+    cluster_messages=60,
     drain_idle=0.5,
 )
 

@@ -1,9 +1,10 @@
 """A smoke run of the benchmark harness at tiny sizes.
 
 Benchmarks are not tests: nothing here looks at a timing. It checks that
-``python -m benchmarks --quick`` starts its own hub, runs every scenario for
-chatbus and the baseline, writes the JSON, stops what it started, and that
-no message or presence event was lost on the way.
+``python -m benchmarks --quick`` starts its own hub (and, for the cluster
+scenario, its own clusters), runs every scenario for chatbus and the
+baseline, writes the JSON, stops what it started, and that no message or
+presence event was lost on the way.
 """
 
 import json
@@ -12,7 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = {"latency", "throughput", "presence", "clients", "memory"}
+SCENARIOS = {"latency", "throughput", "presence", "clients", "memory", "cluster"}
 
 
 def test_quick_run_writes_every_scenario_with_nothing_lost(tmp_path: Path) -> None:
@@ -22,7 +23,7 @@ def test_quick_run_writes_every_scenario_with_nothing_lost(tmp_path: Path) -> No
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=240,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -40,6 +41,15 @@ def test_quick_run_writes_every_scenario_with_nothing_lost(tmp_path: Path) -> No
     assert clients["chatbus"]["own_copies"] == clients["chatbus"]["sent"]
     presence = document["scenarios"]["presence"]["details"]["runs"]["chatbus"]
     assert presence["outcomes"]["gap"] == 0
+    cluster = document["scenarios"]["cluster"]["details"]["runs"]
+    assert set(cluster) == {"single", "1m", "3m", "3m+r"}
+    for layout in cluster.values():
+        assert layout["received"] == layout["sent"] > 0
+        assert layout["spread"]["lost"] == 0
+    # Only the masters with replicas wait (WAIT 1), once per master a send touches.
+    assert cluster["3m+r"]["single"]["wait_calls_per_message"] > 0
+    assert cluster["3m"]["single"]["wait_calls_per_message"] == 0
+    assert len(cluster["3m+r"]["nodes"]) == 6
     # The table names every scenario.
     for scenario in document["scenarios"].values():
         assert scenario["title"] in done.stdout
