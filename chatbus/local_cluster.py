@@ -17,6 +17,16 @@ each other again from their ``nodes.conf``, keeping their ids, roles and data.
 Replicas are refused with fewer than 3 masters: a failover needs the votes of
 a majority of masters, so with 1 or 2 a replica would never take over and
 only look like a safety net.
+
+Secured (a :class:`HubSecurity` with an admin), every node has its own
+``users.acl`` and ``server.conf`` in its folder: ACL users are per node and
+never travel over the cluster bus (Redis #7988, Valkey #699), so the first
+start gives every node, replicas included, the same users, and each later
+start (or restart of a node) first copies the newest ``users.acl`` over any
+node whose file differs. Replicas log in to their master as ``replicator``.
+With TLS, the nodes speak TLS to clients, to each other (``tls-cluster``)
+and for replication (``tls-replication``). Forming and health checks log in
+as the admin, over TLS when on.
 """
 
 import contextlib
@@ -31,7 +41,17 @@ from types import TracebackType
 import redis
 from redis.crc import key_slot
 
-from .server import HubProcess, ServerBinary, ServerError, default_data_dir, port_in_use
+from .server import (
+    OPEN_HUB,
+    HubProcess,
+    HubSecurity,
+    ServerBinary,
+    ServerError,
+    client_host,
+    default_data_dir,
+    port_in_use,
+)
+from .tls import write_private
 
 SLOTS = 16384
 BUS_PORT_OFFSET = 10000
@@ -119,9 +139,14 @@ def _parse_cluster_nodes(text: str) -> list[_Peer]:
     return peers
 
 
-def _client(host: str, port: int) -> redis.Redis:
+def _client(host: str, port: int, security: HubSecurity = OPEN_HUB) -> redis.Redis:
     return redis.Redis(
-        host=host, port=port, socket_timeout=2, socket_connect_timeout=2, decode_responses=True
+        host=client_host(host),
+        port=port,
+        socket_timeout=2,
+        socket_connect_timeout=2,
+        decode_responses=True,
+        **security.client_options(),
     )
 
 
@@ -137,14 +162,16 @@ class _NodeView:
     cluster: dict[str, str]
     replication: dict[str, str]
     peers: list[_Peer]
+    acl: tuple[str, ...] = ()  # ACL LIST, on a secured cluster (see _acl_signature)
 
     @classmethod
-    def read(cls, host: str, port: int) -> "_NodeView":
-        with _client(host, port) as client:
+    def read(cls, host: str, port: int, security: HubSecurity = OPEN_HUB) -> "_NodeView":
+        with _client(host, port, security) as client:
             cluster = _info_fields(client.execute_command("CLUSTER", "INFO"))
             replication = {k: str(v) for k, v in client.info("replication").items()}
             peers = _parse_cluster_nodes(client.execute_command("CLUSTER", "NODES"))
-        return cls(port, cluster, replication, peers)
+            acl = _acl_signature(client.acl_list()) if security.acl else ()
+        return cls(port, cluster, replication, peers, acl)
 
     @property
     def is_replica(self) -> bool:
@@ -177,18 +204,32 @@ class _NodeView:
         return None
 
 
-def cluster_problem(host: str, ports: Iterable[int], masters: int) -> str | None:
+def _acl_signature(users: Iterable[str]) -> tuple[str, ...]:
+    """ACL LIST in a form two nodes with the same users agree on.
+
+    Redis 7.0 lists a user's single-command rules (``+psync +replconf
+    +ping``) in its hash table's order, which differs from process to
+    process: each user's rules are compared as a set.
+    """
+    return tuple(sorted(" ".join(sorted(user.split())) for user in users))
+
+
+def cluster_problem(
+    host: str, ports: Iterable[int], masters: int, security: HubSecurity = OPEN_HUB
+) -> str | None:
     """Why the nodes at ``host:ports`` are not a healthy cluster yet, or None.
 
     Healthy: each node says ``cluster_state:ok`` with all 16384 slots served
     and sees every other one as a working member, ``masters`` of them are
     masters, and each replica's link to its master is up (it has its copy).
+    On a secured cluster (read as ``security``'s admin), every node also has
+    the same ACL users.
     """
     wanted = set(ports)
     views = []
     for port in sorted(wanted):
         try:
-            views.append(_NodeView.read(host, port))
+            views.append(_NodeView.read(host, port, security))
         except redis.RedisError as error:
             return f"node {port} does not answer: {error}"
     for view in views:
@@ -198,6 +239,9 @@ def cluster_problem(host: str, ports: Iterable[int], masters: int) -> str | None
     found = sum(not view.is_replica for view in views)
     if found != masters:
         return f"{found} nodes are masters, not {masters}"
+    for view in views[1:]:
+        if view.acl != views[0].acl:
+            return f"node {view.port}'s ACL users differ from node {views[0].port}'s"
     return None
 
 
@@ -220,6 +264,7 @@ class LocalCluster:
         replicas: int = 0,
         bind: str = "127.0.0.1",
         node_timeout_ms: int = DEFAULT_NODE_TIMEOUT_MS,
+        security: HubSecurity = OPEN_HUB,
     ) -> None:
         _check_shape(masters, replicas)
         _check_bind(bind)
@@ -243,16 +288,38 @@ class LocalCluster:
                 data_dir / f"node-{port}",
                 bind=bind,
                 extra_args=cluster_node_args(node_timeout_ms),
+                security=security,
             )
             for port in range(base_port, base_port + count)
         )
         # True once start() has formed a new cluster, False if it re-formed one.
         self.formed = False
+        # {port: port}: nodes whose users.acl the last start replaced, and whose it copied.
+        self.acl_copied: dict[int, int] = {}
+
+    @property
+    def security(self) -> HubSecurity:
+        return self.nodes[0].security
+
+    @security.setter
+    def security(self, security: HubSecurity) -> None:
+        """How every node is secured (ACLs, TLS); set it before :meth:`start`."""
+        for node in self.nodes:
+            node.security = security
 
     @property
     def url(self) -> str:
         """The seed URL clients are given: the first master's."""
         return self.nodes[0].url
+
+    @property
+    def admin_url(self) -> str:
+        """The admin's URL (a secret) at the first master; ServerError on an open cluster."""
+        return self.nodes[0].admin_url
+
+    def client(self, port: int, **options: object) -> redis.Redis:
+        """A client of the node at ``port``, as the admin and over TLS when on."""
+        return self.node(port).client(**options)
 
     @property
     def ports(self) -> tuple[int, ...]:
@@ -302,10 +369,11 @@ class LocalCluster:
         deadline = time.monotonic() + timeout
         self.check_ports()
         self._check_layout()
+        self.acl_copied = self._sync_acl_files(self.nodes)
         try:
             for node in self.nodes:
                 self._start_node(node, deadline)
-            views = [_NodeView.read(self.bind, port) for port in self.ports]
+            views = [_NodeView.read(self.bind, port, self.security) for port in self.ports]
             fresh = [view.port for view in views if view.is_fresh]
             if len(fresh) == len(views):
                 self._form(deadline)
@@ -344,23 +412,23 @@ class LocalCluster:
         """Slots to the masters, every node introduced, replicas attached in turn."""
         masters = self.nodes[: self.masters]
         for index, node in enumerate(masters):
-            with _client(self.bind, node.port) as client:
+            with _client(self.bind, node.port, self.security) as client:
                 first = index * SLOTS // self.masters
                 last = (index + 1) * SLOTS // self.masters - 1
                 client.execute_command("CLUSTER", "ADDSLOTSRANGE", first, last)
                 # Distinct epochs up front spare the nodes resolving a collision.
                 client.execute_command("CLUSTER", "SET-CONFIG-EPOCH", index + 1)
-        with _client(self.bind, self.nodes[0].port) as seed:
+        with _client(self.bind, self.nodes[0].port, self.security) as seed:
             for node in self.nodes[1:]:
                 seed.execute_command("CLUSTER", "MEET", self.bind, node.port)
         self._wait(self._unmet, deadline, "the nodes did not all meet")
         master_ids = [self._node_id(node.port) for node in masters]
         for index, node in enumerate(self.nodes[self.masters :]):
-            with _client(self.bind, node.port) as client:
+            with _client(self.bind, node.port, self.security) as client:
                 client.execute_command("CLUSTER", "REPLICATE", master_ids[index % self.masters])
 
     def _node_id(self, port: int) -> str:
-        with _client(self.bind, port) as client:
+        with _client(self.bind, port, self.security) as client:
             node_id: str = client.execute_command("CLUSTER", "MYID")
             return node_id
 
@@ -369,7 +437,7 @@ class LocalCluster:
         for port in self.ports:
             known = {
                 peer.port
-                for peer in _NodeView.read(self.bind, port).peers
+                for peer in _NodeView.read(self.bind, port, self.security).peers
                 if not peer.flags & _UNWELL_FLAGS
             }
             missing = set(self.ports) - known
@@ -378,7 +446,8 @@ class LocalCluster:
         return None
 
     def _problem(self) -> str | None:
-        return cluster_problem(self.bind, [node.port for node in self.running()], self.masters)
+        ports = [node.port for node in self.running()]
+        return cluster_problem(self.bind, ports, self.masters, self.security)
 
     def _wait(self, problem: Callable[[], str | None], deadline: float, what: str) -> None:
         """Poll ``problem`` until it is None; ServerError at the deadline or if a node exits."""
@@ -412,7 +481,7 @@ class LocalCluster:
         """The role, id, pid and slots of each running node, by port."""
         roles = []
         for node in self.running():
-            with _client(self.bind, node.port) as client:
+            with _client(self.bind, node.port, self.security) as client:
                 pid = int(client.info("server")["process_id"])
                 peers = _parse_cluster_nodes(client.execute_command("CLUSTER", "NODES"))
             ports = {peer.node_id: peer.port for peer in peers}
@@ -437,7 +506,33 @@ class LocalCluster:
         """
         node = self.node(port)
         self._check_node_ports(node)
+        self._sync_acl_files([node])
         self._start_node(node, time.monotonic() + ready_timeout)
+
+    def _sync_acl_files(self, targets: Sequence[HubProcess]) -> dict[int, int]:
+        """Give each of ``targets`` the newest users.acl of all nodes, if its differs.
+
+        ACL users never travel between nodes, so a node that was down while
+        the admin changed them has an older file. The newest (the last
+        ``ACL SAVE``) is the truth. Returns ``{port: port it was copied from}``.
+        Nothing happens on an open cluster, or before the first start (each
+        node then writes the initial users itself).
+        """
+        if not self.security.acl:
+            return {}
+        found = {node.port: node.acl_file for node in self.nodes if node.acl_file.is_file()}
+        if not found:
+            return {}
+        newest = max(found, key=lambda port: found[port].stat().st_mtime_ns)
+        text = found[newest].read_text()
+        copied = {}
+        for node in targets:
+            if node.port in found and found[node.port].read_text() == text:
+                continue
+            node.data_dir.mkdir(parents=True, exist_ok=True)
+            write_private(node.acl_file, text)
+            copied[node.port] = newest
+        return copied
 
     def exits(self, poll_interval: float = 0.2) -> Iterator[HubProcess]:
         """Yield each node as it exits; return once none is running."""
