@@ -1,5 +1,6 @@
 """``chatbus server``: the hub without Docker, in the foreground."""
 
+import shlex
 import signal
 import time
 from pathlib import Path
@@ -10,14 +11,19 @@ import click
 from chatbus.config import DEFAULT_URL
 from chatbus.local_cluster import LocalCluster, default_cluster_data_dir
 from chatbus.server import (
+    ACL_FILE,
+    ADMIN_URL_FILE,
     ENGINES,
     HubProcess,
+    HubSecurity,
     ServerBinary,
     ServerError,
     data_dir_lock,
     default_data_dir,
     find_server,
+    prepare_security,
 )
+from chatbus.tls import given_tls_files
 
 from .context import friendly_errors
 
@@ -64,6 +70,29 @@ DEFAULT_CLUSTER_PORT = 7000
     type=click.IntRange(0, 5),
     help="With --cluster: replicas per master [default: 0].",
 )
+@click.option(
+    "--secure",
+    is_flag=True,
+    help="ACLs on: the default user off, an admin made on the first start (its URL, a "
+    "secret, in DATA_DIR/admin.url). Every start of that data dir needs it.",
+)
+@click.option(
+    "--tls",
+    is_flag=True,
+    help="TLS only (rediss://), with a private CA made in DATA_DIR/tls on the first start. "
+    "Needs a server built with TLS (Debian's redis-server is; the bundled one is not).",
+)
+@click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --tls-key and --tls-ca: your own server certificate instead (implies --tls).",
+)
+@click.option("--tls-key", type=click.Path(dir_okay=False, path_type=Path), help="Its private key.")
+@click.option(
+    "--tls-ca",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The CA certificate clients check the hub against.",
+)
 @friendly_errors
 def server(
     *,
@@ -73,17 +102,41 @@ def server(
     engine: str,
     masters: int | None,
     replicas: int | None,
+    secure: bool,
+    tls: bool,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    tls_ca: Path | None,
 ) -> None:
     """Run a hub in the foreground until Ctrl-C.
 
     It runs a real server binary with the append-only file on, so messages,
     accounts and unread counts survive a restart. With --cluster it runs a
     local Redis Cluster the same way: formed on the first start, re-formed
-    from its node configs on the next.
+    from its node configs on the next. --secure and --tls work with both.
     """
     if masters is None and replicas is not None:
         raise click.UsageError("--replicas needs --cluster N")
-    binary = find_server(engine)  # type: ignore[arg-type]
+    own = (tls_cert, tls_key, tls_ca)
+    if any(own) and not all(own):
+        raise click.UsageError("--tls-cert, --tls-key and --tls-ca go together")
+    tls_files = (
+        given_tls_files(tls_cert, tls_key, tls_ca) if tls_cert and tls_key and tls_ca else None
+    )
+    tls = tls or tls_files is not None
+    binary = find_server(engine, tls=tls)  # type: ignore[arg-type]
+
+    def security(data_dir: Path, first_port: int, replication: bool) -> HubSecurity:
+        return prepare_security(
+            data_dir,
+            secure=secure,
+            tls=tls,
+            bind=bind,
+            port=first_port,
+            replication=replication,
+            tls_files=tls_files,
+        )
+
     if masters is not None:
         base = port or DEFAULT_CLUSTER_PORT
         cluster = LocalCluster(
@@ -97,6 +150,7 @@ def server(
         cluster.check_ports()  # before the data dir is touched: a refusal changes nothing
         with data_dir_lock(cluster.data_dir) as lock:
             cluster.inherited_fds = (lock,)
+            cluster.security = security(cluster.data_dir, base, bool(replicas))
             _run_cluster(cluster, binary)
         return
     port = port or DEFAULT_PORT
@@ -104,6 +158,7 @@ def server(
     hub.check_port()  # before the data dir is touched: a refusal changes nothing
     with data_dir_lock(hub.data_dir) as lock:
         hub.inherited_fds = (lock,)
+        hub.security = security(hub.data_dir, port, False)
         _run(hub, binary)
 
 
@@ -145,6 +200,11 @@ def _run_cluster(cluster: LocalCluster, binary: ServerBinary) -> None:
     click.echo(f"Starting a cluster of {size} nodes in {cluster.data_dir} ...")
     try:
         cluster.start()
+        for port, source in sorted(cluster.acl_copied.items()):
+            click.echo(
+                f"ACLs: node {port}'s {ACL_FILE} was not node {source}'s, the newest: "
+                "replaced by it, so every node has the same users"
+            )
         _announce_cluster(cluster, binary)
         _keep_nodes_running(cluster)
     except KeyboardInterrupt:
@@ -188,10 +248,11 @@ def _announce(hub: HubProcess, binary: ServerBinary) -> None:
     pid = hub.process.pid if hub.process else "?"
     click.echo(f"chatbus hub: {binary.engine} {binary.version()} ({origin}), pid {pid}")
     click.echo(f"Data: {hub.data_dir}  (server log: {hub.log_file})")
+    _announce_security(hub.security, hub.data_dir)
     default = hub.url == DEFAULT_URL.replace("localhost", "127.0.0.1")
     note = "  (the default: no --url needed)" if default else ""
     click.echo(f"Clients connect with: --url {hub.url}{note}")
-    _warn_if_open(hub.bind)
+    _warn_if_open(hub.bind, hub.security)
     click.echo("Press Ctrl-C to stop.")
 
 
@@ -205,14 +266,36 @@ def _announce_cluster(cluster: LocalCluster, binary: ServerBinary) -> None:
     for role in cluster.topology():
         click.echo(f"  node {role.port}: {role.describe()}, pid {role.pid}")
     click.echo(f"Data: {cluster.data_dir}  (node-PORT: nodes.conf, append-only file, server.log)")
+    _announce_security(cluster.security, cluster.data_dir, cluster=True)
     click.echo(f"Clients connect with: --url {cluster.url}; any node's URL works")
-    _warn_if_open(cluster.bind)
+    _warn_if_open(cluster.bind, cluster.security)
     click.echo("Press Ctrl-C to stop.")
 
 
-def _warn_if_open(bind: str) -> None:
-    if bind not in _LOOPBACK:
+def _announce_security(security: HubSecurity, data_dir: Path, *, cluster: bool = False) -> None:
+    """What a secured or TLS hub's users need to know; never a secret itself."""
+    if security.acl:
+        where = f"node-PORT/{ACL_FILE} on every node" if cluster else f"{ACL_FILE} in the data dir"
+        click.echo(f"Secured: ACLs on, the default user off; {where} keeps the users.")
+        admin_url = shlex.quote(str(data_dir / ADMIN_URL_FILE))
+        click.echo(
+            f"Admin URL (a secret) in {data_dir / ADMIN_URL_FILE}: "
+            f'chatbus admin --admin-url "$(cat {admin_url})" add-user NAME'
+        )
+    if security.tls is not None:
+        click.echo(f"TLS only: clients check the hub with the CA certificate {security.tls.ca}")
+
+
+def _warn_if_open(bind: str, security: HubSecurity) -> None:
+    if bind in _LOOPBACK:
+        return
+    if not security.acl:
         click.echo(
             "Warning: listening beyond this machine with no password: "
             "anyone who can reach it can read and write the chat."
+        )
+    elif security.tls is None:
+        click.echo(
+            "Warning: listening beyond this machine without TLS: passwords and messages "
+            "cross the network in the clear (add --tls)."
         )
