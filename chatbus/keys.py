@@ -14,6 +14,16 @@ Layout (``ns`` is the namespace, ``user`` a canonical, lower-case name)::
     ns:{presence}:seq        string  sequence number of the last presence event
     ns:{presence}:users      channel presence events
 
+On a secured hub (docs/SECURITY.md), where each user may write only their own
+keys, also::
+
+    ns:{user}:from:{sender}  stream  messages from sender to user, written by sender only
+    ns:{user}:senders        set     who has written a from-stream to user (SADD by anyone)
+    ns:{user}:bell           channel "look at your from-streams" (published by anyone)
+    ns:{directory}:users     hash    user -> display name, written by the admin only
+    ns:{presence}:lease:{user} hash  lease id -> expiry (ms) of each running client
+    ns:{presence}:until:{user} string the latest of those expiries (ms)
+
 The part in braces is the Redis Cluster hash tag: everything a Lua script touches
 in one call shares a slot. Names may only hold ``A-Z a-z 0-9 _ -``, so a name can
 never contain a brace, a colon or a glob character, and ACL rules can be written
@@ -36,6 +46,10 @@ class Keys:
 
     def _presence(self, suffix: str) -> str:
         return f"{self.namespace}:{{presence}}:{suffix}"
+
+    def pattern(self, tag: str, suffix: str) -> str:
+        """An ACL key or channel pattern: ``tag`` and ``suffix`` may hold ``*``."""
+        return f"{self.namespace}:{{{tag}}}:{suffix}"
 
     def account(self, name: str) -> str:
         return self._user(name, "account")
@@ -74,3 +88,24 @@ class Keys:
     @property
     def users_channel(self) -> str:
         return self._presence("users")
+
+    # -- the secured hub -----------------------------------------------------
+
+    def from_stream(self, recipient: str, sender: str) -> str:
+        return self._user(recipient, f"from:{sender.lower()}")
+
+    def senders(self, name: str) -> str:
+        return self._user(name, "senders")
+
+    def bell_channel(self, name: str) -> str:
+        return self._user(name, "bell")
+
+    @property
+    def directory(self) -> str:
+        return f"{self.namespace}:{{directory}}:users"
+
+    def lease_of(self, name: str) -> str:
+        return self._presence(f"lease:{name.lower()}")
+
+    def online_until(self, name: str) -> str:
+        return self._presence(f"until:{name.lower()}")

@@ -5,6 +5,7 @@ import click
 from chatbus import __version__
 
 from .account_commands import login, logout, passwd, whoami
+from .admin_commands import admin
 from .chat_command import chat
 from .context import group_namespace_option, group_url_option
 from .query_commands import history, send, users
@@ -32,5 +33,5 @@ def cli(url: str | None, namespace: str | None) -> None:
     report_thread_errors()
 
 
-for command in (server, login, chat, users, send, history, passwd, logout, whoami):
+for command in (server, login, chat, users, send, history, passwd, logout, whoami, admin):
     cli.add_command(command)

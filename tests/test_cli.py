@@ -43,7 +43,9 @@ from chatbus.presence import Lease, snapshot
 from chatbus.receiver import Receiver
 from chatbus.server import HubProcess
 
-COMMANDS = ("server", "login", "chat", "users", "send", "history", "passwd", "logout", "whoami")
+COMMANDS = (
+    "server", "login", "chat", "users", "send", "history", "passwd", "logout", "whoami", "admin"
+)  # fmt: skip
 NOT_LOGGED_IN = "Error: nobody is logged in here; run 'chatbus login NAME' first"
 TOO_LONG = "x" * 4097  # the default limit is 4096 bytes
 
@@ -105,8 +107,11 @@ def test_every_command_has_help(chatbus: Chatbus, command: str, flag: str) -> No
     result = chatbus.ok(command, flag)
     assert result.output.startswith(f"Usage: chatbus {command} [OPTIONS]")
     assert "Options:" in result.output
-    if command != "server":
+    if command == "admin":  # it reaches the hub with its own URL
+        assert "--admin-url" in result.output
+    elif command != "server":
         assert "--url" in result.output
+    if command != "server":
         assert "--namespace" in result.output
 
 

@@ -1,0 +1,80 @@
+"""A secured hub's access rules: one Redis ACL user per chat user.
+
+The broker keeps users apart (docs/SECURITY.md): a user's credentials open
+their own keys and channels, and in others' space only what delivery needs:
+
+* their own outgoing stream to each recipient, ``NS:{bob}:from:alice`` (read
+  and write: a retry looks for what an earlier try stored), which bob's
+  client moves into his mailbox, trusting the stream's name, never the
+  envelope, for who sent it;
+* ``SADD`` on a recipient's ``senders`` set, and ``SPUBLISH`` on their bell
+  channel (selectors: nothing else on those);
+* reading the user directory and everyone's presence, and writing their own
+  presence lease;
+* only the commands chatbus sends.
+
+The ACL password is not the person's password but a secret derived from it
+with scrypt (:func:`hub_secret`): Redis keeps SHA-256 of its passwords, a
+fast hash, so what it keeps must not be guessable.
+"""
+
+import hashlib
+
+from .keys import Keys
+
+# What a chat user may run, and nothing more (no KEYS, SCAN, FLUSH*, CONFIG,
+# ACL, FUNCTION, DEBUG, MONITOR, CLIENT KILL, SCRIPT FLUSH/KILL, EVAL...).
+USER_COMMANDS = (
+    # connecting: RESP3 handshake, credentials, liveness, redis-py's library info
+    "hello", "auth", "ping", "client|setinfo", "client|setname",
+    # finding out the hub: a cluster's slot map and node roles, command table
+    "cluster|info", "cluster|slots", "cluster|shards", "cluster|nodes", "command",
+    "asking", "wait", "time",
+    # scripts, run by SHA
+    "evalsha", "script|load", "script|exists",
+    # the data types chatbus uses, on the keys the patterns allow
+    "exists", "del", "pexpireat",
+    "hget", "hgetall", "hset", "hdel", "hexists", "hincrby", "hkeys",
+    "get", "mget", "set",
+    "xadd", "xrange", "xrevrange", "xdel", "xlen",
+    "smembers", "srem",
+    # live delivery
+    "ssubscribe", "sunsubscribe",
+)  # fmt: skip
+
+# scrypt cost of the hub secret: as for account passwords (accounts.py).
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1, "maxmem": 64 * 1024 * 1024, "dklen": 32}
+
+
+def hub_secret(namespace: str, name: str, password: str) -> str:
+    """The ACL password of ``name``: scrypt of the person's password, salted
+    with the namespace and the name (the client needs the salt before it can
+    read anything, so it is derived, not stored)."""
+    salt = hashlib.sha256(f"chatbus hub secret\n{namespace}\n{name.lower()}".encode()).digest()
+    return hashlib.scrypt(password.encode("utf-8"), salt=salt, **_SCRYPT).hex()
+
+
+def user_rules(keys: Keys, name: str, secret: str) -> list[str]:
+    """``ACL SETUSER <name>`` arguments that make ``name`` a chat user with ``secret``."""
+    me = name.lower()
+    return [
+        "reset",
+        "on",
+        f">{secret}",
+        # their own keys and channels, whole
+        f"~{keys.pattern(me, '*')}",
+        f"&{keys.pattern(me, '*')}",
+        # their streams to others: written by them alone
+        f"%RW~{keys.pattern('*', f'from:{me}')}",
+        # the directory of names, everyone's presence (read), their own lease
+        f"%R~{keys.pattern('directory', '*')}",
+        f"%R~{keys.pattern('presence', '*')}",
+        f"~{keys.lease_of(me)}",
+        f"~{keys.online_until(me)}",
+        f"&{keys.users_channel}",
+        *(f"+{command}" for command in USER_COMMANDS),
+        "+spublish",  # on their own channels and the presence channel only
+        # in others' space, one command each: tell them a stream waits, ring them
+        f"(+sadd %W~{keys.pattern('*', 'senders')})",
+        f"(+spublish &{keys.pattern('*', 'bell')})",
+    ]

@@ -1,0 +1,210 @@
+"""Running a secured hub: chat users as Redis ACL users, on every node.
+
+ACLs are per node and never propagate through a cluster (Redis #7988, Valkey
+#699), so every change is made on every node, masters and replicas, saved to
+each node's aclfile (``ACL SAVE``), and then checked: a node whose rules for
+the user differ from the others' is given them again. The directory of names
+and the user's account live in the keyspace, written through the cluster as
+any data.
+"""
+
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import redis
+
+from .acl import hub_secret, user_rules
+from .config import Settings, display_url
+from .errors import ChatbusError, HubRefused, NameTaken, UnknownUser
+from .hub import Hub, as_text
+from .known_nodes import at
+from .names import valid_names, validate_name
+
+ADMIN_USER = "admin"
+
+
+class OpenHub(ChatbusError):
+    """The admin commands were pointed at a hub with no ACL users to manage."""
+
+
+@dataclass
+class UserRow:
+    """One chat user as ``chatbus admin list`` shows them."""
+
+    name: str
+    # Nodes where the ACL user is missing (they cannot log in through those).
+    missing_on: list[str] = field(default_factory=list)
+
+
+class Admin:
+    """The admin's view of a secured hub, through the admin URL."""
+
+    def __init__(self, settings: Settings) -> None:
+        """``settings.url`` is the admin URL (with the admin's credentials)."""
+        self.settings = settings
+        self.hub = Hub(settings)
+        self.keys = settings.keys
+
+    def close(self) -> None:
+        self.hub.close()
+
+    # -- the hub and its nodes ---------------------------------------------
+
+    def check_secured(self) -> None:
+        """OpenHub unless the admin URL logs in as a user of a hub whose
+        ``default`` user is off (else there is nothing to keep apart)."""
+        with self.hub.errors():
+            whoami = as_text(self.hub.redis.execute_command("ACL", "WHOAMI"))  # type: ignore[no-untyped-call]
+        if whoami == "default":
+            raise OpenHub(
+                f"the hub at {self.hub.url} is open: anyone who reaches it can read and write "
+                "every user's messages, so there are no users to manage. 'chatbus server "
+                "--secure' starts a hub with a Redis user per person (docs/SECURITY.md)"
+            )
+
+    @contextmanager
+    def _node_clients(self) -> Iterator[list[tuple[str, redis.Redis]]]:
+        """A client for every node of the hub (one server: itself)."""
+        url = self.settings.url
+        if self.hub.cluster:
+            urls = [(name, at(url, name)) for name in sorted(self.hub.topology.addresses())]
+        else:
+            urls = [(display_url(url), url)]
+        clients = [
+            (name, redis.Redis.from_url(node_url, socket_timeout=5, socket_connect_timeout=3))
+            for name, node_url in urls
+        ]
+        try:
+            yield clients
+        finally:
+            for _, client in clients:
+                client.close()
+
+    def _on_every_node(self, *commands: tuple[Any, ...]) -> None:
+        """Run ``commands`` then ACL SAVE on every node; every failure is said."""
+        failed: list[str] = []
+        with self._node_clients() as nodes:
+            for name, client in nodes:
+                try:
+                    for command in commands:
+                        client.execute_command(*command)  # type: ignore[no-untyped-call]
+                    client.execute_command("ACL", "SAVE")  # type: ignore[no-untyped-call]
+                except redis.RedisError as error:
+                    failed.append(f"{name}: {str(error).splitlines()[0]}")
+        if failed:
+            raise HubRefused(
+                "the change did not reach every node, so they are out of step: "
+                + "; ".join(failed)
+                + " (run the command again once the node is back)"
+            )
+
+    def _acl_everywhere(self, name: str) -> dict[str, Any]:
+        """``ACL GETUSER name`` on every node, by node (None where missing)."""
+        with self._node_clients() as nodes:
+            return {
+                node: client.execute_command("ACL", "GETUSER", name)  # type: ignore[no-untyped-call]
+                for node, client in nodes
+            }
+
+    # -- users -------------------------------------------------------------
+
+    def add_user(self, name: str, password: str | None = None) -> str:
+        """Create ``name``'s account and ACL user; the password (a generated
+        one unless given)."""
+        validate_name(name)
+        password = password or generate_password()
+        keys = self.keys
+        with self.hub.errors():
+            if not self.hub.redis.hsetnx(keys.directory, name.lower(), name):
+                raise NameTaken(f"there is a user named {name!r} already")
+        try:
+            secret = hub_secret(self.settings.namespace, name, password)
+            self._on_every_node(("ACL", "SETUSER", name.lower(), *user_rules(keys, name, secret)))
+            with self.hub.errors():
+                self.hub.redis.hset(
+                    keys.account(name),
+                    mapping={"name": name, "created": time.time_ns() // 1_000_000},
+                )
+        except BaseException:
+            with self.hub.errors():
+                self.hub.redis.hdel(keys.directory, name.lower())
+            raise
+        return password
+
+    def remove_user(self, name: str) -> None:
+        """Remove ``name``'s ACL user everywhere (its running clients are cut
+        off at once and cannot come back) and its account and data."""
+        display = self._existing(name)
+        self._on_every_node(("ACL", "DELUSER", name.lower()))
+        keys = self.keys
+        with self.hub.errors():
+            senders = cast(set[bytes], self.hub.redis.smembers(keys.senders(name)))
+            for sender in valid_names(sorted(senders)):
+                self.hub.redis.delete(keys.from_stream(name, sender))
+            for key in (
+                keys.account(name),
+                keys.sessions(name),
+                keys.mailbox(name),
+                keys.unread(name),
+                keys.senders(name),
+                keys.login_failures(name),
+                keys.lease_of(name),
+                keys.online_until(name),
+            ):
+                self.hub.redis.delete(key)
+            self.hub.redis.hdel(keys.directory, display.lower())
+
+    def reset_password(self, name: str, password: str | None = None) -> str:
+        """Give ``name`` a new password (generated unless given), end every
+        session and cut off every running client; the password."""
+        self._existing(name)
+        password = password or generate_password()
+        secret = hub_secret(self.settings.namespace, name, password)
+        self._on_every_node(
+            ("ACL", "SETUSER", name.lower(), "resetpass", f">{secret}"),
+            ("CLIENT", "KILL", "USER", name.lower()),
+        )
+        with self.hub.errors():
+            self.hub.redis.delete(self.keys.sessions(name))
+        return password
+
+    def list_users(self) -> list[UserRow]:
+        """Every user in the directory, and the nodes that lack their ACL user."""
+        with self.hub.errors():
+            directory = cast(dict[bytes, bytes], self.hub.redis.hgetall(self.keys.directory))
+        names = sorted(valid_names(sorted(directory.values())), key=str.lower)
+        rows = []
+        for name in names:
+            missing = [
+                node for node, rules in self._acl_everywhere(name.lower()).items() if not rules
+            ]
+            rows.append(UserRow(name, missing))
+        return rows
+
+    def _existing(self, name: str) -> str:
+        """``name`` as the directory spells it; UnknownUser if it is not there."""
+        validate_name(name)
+        with self.hub.errors():
+            stored = self.hub.redis.hget(self.keys.directory, name.lower())
+        if stored is None:
+            raise UnknownUser(f"no user named {name!r} on this hub")
+        return as_text(stored)
+
+
+def generate_password() -> str:
+    """16 random URL-safe characters (96 bits): too many to guess, few to type."""
+    return secrets.token_urlsafe(12)
+
+
+def admin_session(settings: Settings, work: Callable[[Admin], Any]) -> Any:
+    """Run ``work`` with an Admin on ``settings`` (checked to be secured), then close it."""
+    admin = Admin(settings)
+    try:
+        admin.check_secured()
+        return work(admin)
+    finally:
+        admin.close()
