@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from . import lua
 from .errors import (
+    ChatbusError,
     DamagedRecord,
     NameTaken,
     SessionEnded,
@@ -29,7 +30,7 @@ from .errors import (
     WeakPassword,
     WrongPassword,
 )
-from .hub import Hub, as_text
+from .hub import Credentials, Hub, as_text
 from .names import is_valid_name, same_name, validate_name
 
 MIN_PASSWORD = 8
@@ -63,10 +64,16 @@ THROTTLE = Throttle()
 
 @dataclass(frozen=True)
 class Session:
-    """A logged-in user: the registered display name and the secret token."""
+    """A logged-in user: the registered display name and the secret token, and
+    on a secured hub the user's own key to it (docs/SECURITY.md)."""
 
     name: str
     token: str
+    hub_secret: str | None = None
+
+    @property
+    def credentials(self) -> Credentials | None:
+        return None if self.hub_secret is None else Credentials(self.name, self.hub_secret)
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
@@ -89,10 +96,17 @@ def check_password_rules(password: str) -> None:
 
 
 def registered_name(hub: Hub, name: str) -> str | None:
-    """The display name ``name`` was registered as, or None if it is free."""
+    """The display name ``name`` was registered as, or None if it is free.
+
+    On a secured hub, where nobody reads another's account, the directory
+    the admin keeps says it.
+    """
     validate_name(name)
     with hub.errors():
-        stored = hub.redis.hget(hub.keys.account(name), "name")
+        if hub.secured:
+            stored = hub.redis.hget(hub.keys.directory, name.lower())
+        else:
+            stored = hub.redis.hget(hub.keys.account(name), "name")
     if stored is None:
         return None
     return _checked_name(as_text(stored), name)
@@ -230,6 +244,18 @@ def login(
     return Session(stored.name, token)
 
 
+def require_own_passwords(hub: Hub, session: Session) -> None:
+    """A secured hub's passwords are its ACL users' (admin-only): say whom to ask.
+
+    A user cannot be allowed ACL SETUSER on themselves alone (docs/SECURITY.md).
+    """
+    if hub.secured:
+        raise ChatbusError(
+            "on a secured hub only its admin changes passwords: "
+            f"ask them to run 'chatbus admin reset-password {session.name}'"
+        )
+
+
 def confirm_password(
     hub: Hub, session: Session, password: str, *, throttle: Throttle = THROTTLE
 ) -> None:
@@ -238,6 +264,7 @@ def confirm_password(
     For asking again before anything changes; :func:`change_password` checks
     by itself. Wrong passwords are slowed down by ``throttle``.
     """
+    require_own_passwords(hub, session)
     _throttled_check(hub, _stored_account(hub, session.name), password, throttle)
 
 
@@ -252,6 +279,7 @@ def change_password(
     other sessions were ended. Wrong current passwords are slowed down by
     ``throttle``.
     """
+    require_own_passwords(hub, session)
     check_password_rules(new)
     verify(hub, session)
     stored = _stored_account(hub, session.name)

@@ -44,6 +44,8 @@ class Settings:
     heartbeat: a crashed client leaves the online list within about that time.
     ``max_body`` caps a message body in UTF-8 bytes, on sending and receiving.
     ``mailbox_maxlen`` is the approximate number of messages a mailbox keeps.
+    ``tls_ca`` is the CA file a ``rediss://`` hub's certificate must chain to
+    (None: the system's trust store, or ``?ssl_ca_certs=`` in the URL).
     """
 
     url: str = DEFAULT_URL
@@ -52,6 +54,7 @@ class Settings:
     lease_ttl: float = DEFAULT_LEASE_TTL
     max_body: int = DEFAULT_MAX_BODY
     mailbox_maxlen: int = DEFAULT_MAILBOX_MAXLEN
+    tls_ca: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.url.startswith(_URL_SCHEMES):

@@ -41,6 +41,10 @@ class SessionEnded(NotLoggedIn):
     """A saved session the hub no longer accepts (logged out, or the password changed)."""
 
 
+class AccessRefused(NotLoggedIn):
+    """A secured hub refused the credentials: none given, a removed user, a reset password."""
+
+
 class InvalidMessage(ChatbusError):
     """A message body that cannot be sent: empty, too long, or not text."""
 

@@ -8,6 +8,7 @@ so no setting says it: see :mod:`chatbus.topology`.
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -18,7 +19,7 @@ from redis.retry import Retry
 
 from . import known_nodes
 from .config import Settings, display_url
-from .errors import HubRefused, HubUnavailable
+from .errors import AccessRefused, HubRefused, HubUnavailable
 from .keys import Keys
 from .lua import NotConfirmed
 from .topology import Client, ClusterNodes, SingleServer, Topology
@@ -55,14 +56,31 @@ _NOT_NOW = (
 )
 
 
-class Hub:
-    """A namespace on one Redis hub (a server or a cluster), as seen by one chatbus process."""
+@dataclass(frozen=True)
+class Credentials:
+    """A chat user's own key to a secured hub: their ACL user and its secret."""
 
-    def __init__(self, settings: Settings) -> None:
+    name: str
+    secret: str
+
+
+class Hub:
+    """A namespace on one Redis hub (a server or a cluster), as seen by one chatbus process.
+
+    With ``credentials`` every connection authenticates as that chat user, on
+    a secured hub (docs/SECURITY.md), where the secured send path is used.
+    """
+
+    def __init__(self, settings: Settings, credentials: Credentials | None = None) -> None:
         self.settings = settings
         self.keys: Keys = settings.keys
+        self.credentials = credentials
         self._topology: Topology | None = None
         self._lock = threading.Lock()
+
+    @property
+    def secured(self) -> bool:
+        return self.credentials is not None
 
     @property
     def topology(self) -> Topology:
@@ -113,11 +131,17 @@ class Hub:
         return nodes
 
     def _options(self) -> dict[str, Any]:
-        return {
+        options: dict[str, Any] = {
             "socket_timeout": SOCKET_TIMEOUT,
             "socket_connect_timeout": CONNECT_TIMEOUT,
             "decode_responses": False,
         }
+        if self.credentials is not None:
+            options["username"] = self.credentials.name.lower()
+            options["password"] = self.credentials.secret
+        if self.settings.tls_ca is not None and self.settings.url.startswith("rediss://"):
+            options["ssl_ca_certs"] = str(self.settings.tls_ca)
+        return options
 
     def _client(self, url: str, retry: Retry) -> redis.Redis:
         return redis.Redis.from_url(url, retry=retry, **self._options())
@@ -151,6 +175,13 @@ class Hub:
         """Turn redis-py's connection errors into one-line HubUnavailable."""
         try:
             yield
+        except redis.exceptions.AuthenticationError as error:
+            raise self.access_refused() from error
+        except redis.exceptions.NoPermissionError as error:
+            raise HubRefused(
+                f"the hub at {self.url} does not allow that to {self._who()}: "
+                f"{describe_failure(error)}"
+            ) from error
         except NotConfirmed as error:
             raise HubUnavailable(self.url, str(error), stalled=True) from error
         except _NOT_NOW as error:
@@ -173,6 +204,22 @@ class Hub:
                     self.url, f"the server is too old ({text}); chatbus needs Redis 7+ or Valkey"
                 ) from error
             raise HubRefused(f"the hub at {self.url} refused the request: {text}") from error
+
+    def _who(self) -> str:
+        return self.credentials.name if self.credentials else "a client without a login"
+
+    def access_refused(self) -> AccessRefused:
+        """Why a secured hub turned the connection down, and what to do."""
+        if self.credentials is None:
+            return AccessRefused(
+                f"the hub at {self.url} is secured: log in with the name and password "
+                "its admin gave you ('chatbus login NAME')"
+            )
+        name = self.credentials.name
+        return AccessRefused(
+            f"the hub at {self.url} no longer accepts the key of {name!r} (removed, or the "
+            f"password was reset): log in again with 'chatbus login {name}', or ask the admin"
+        )
 
     def _why(self, error: BaseException) -> str:
         """A connection failure's reason, with what to do when it is about TLS."""

@@ -3,6 +3,7 @@
 Layout under the home directory (CHATBUS_HOME or the platform config dir)::
 
     <hub>/<namespace>/<name in lower case>.json   {"name": ..., "token": ...}   mode 0600
+                                                  (+ "hub_secret" on a secured hub)
     <hub>/<namespace>/current                     the name the last login saved
 
 ``<hub>`` names the hub by host, port and database (``localhost-6379-0-<hash>``),
@@ -60,7 +61,10 @@ class IdentityStore:
         self.directory.chmod(0o700)
         self.directory.parent.chmod(0o700)
         path = self._file(session.name)
-        _write_private(path, json.dumps({"name": session.name, "token": session.token}))
+        saved = {"name": session.name, "token": session.token}
+        if session.hub_secret is not None:
+            saved["hub_secret"] = session.hub_secret
+        _write_private(path, json.dumps(saved))
         _write_private(self._current, session.name)
         return path
 
@@ -81,7 +85,10 @@ class IdentityStore:
         validate_name(name)
         try:
             data = json.loads(self._file(name).read_text(encoding="utf-8"))
-            session = Session(str(data["name"]), str(data["token"]))
+            secret = data.get("hub_secret")
+            session = Session(
+                str(data["name"]), str(data["token"]), None if secret is None else str(secret)
+            )
         except FileNotFoundError:
             raise NotLoggedIn(
                 f"{name!r} is not logged in here; run 'chatbus login {name}'"

@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import click
 
-from chatbus import accounts
+from chatbus import accounts, secured_login
 from chatbus.accounts import Session
-from chatbus.errors import ChatbusError, NotLoggedIn
+from chatbus.errors import AccessRefused, ChatbusError, NotLoggedIn
 from chatbus.presence import snapshot
 
 from .context import NAME, App, as_option, friendly_errors, hub_options
@@ -77,9 +77,29 @@ def _saved_session(app: App, name: str) -> Session | None:
 
 
 def _live_saved_session(app: App, name: str) -> Session | None:
-    """The session of ``name`` saved here, if the hub still accepts it."""
+    """The session of ``name`` saved here, if the hub still accepts it (on a
+    secured hub: reached with that session's own key)."""
     saved = _saved_session(app, name)
-    return saved if saved is not None and accounts.accepted(app.hub, saved) else None
+    if saved is None:
+        return None
+    app.adopt(saved)
+    try:
+        return saved if accounts.accepted(app.hub, saved) else None
+    except AccessRefused:
+        return None  # its key was removed or reset
+
+
+def _secured_login(app: App, name: str, password_stdin: bool) -> Session:
+    """Log in to a secured hub as ``name``'s own Redis user (docs/SECURITY.md)."""
+    given = password_stdin or "CHATBUS_PASSWORD" in os.environ
+    resumed = None if given else _live_saved_session(app, name)
+    if resumed is not None:
+        click.echo(f"Logged in as {resumed.name} (saved session).")
+        return resumed
+    password = _read_secret("Password", env="CHATBUS_PASSWORD", from_stdin=password_stdin)
+    session = secured_login.login(app.settings, name, password, saved=_saved_session(app, name))
+    click.echo(f"Logged in as {session.name} (secured hub).")
+    return session
 
 
 @click.command()
@@ -102,11 +122,23 @@ def login(app: App, name: str, password_stdin: bool) -> None:
     CHATBUS_PASSWORD is checked all the same (and the saved session kept).
     After 3 wrong passwords in a row, each further try must wait (1 s,
     doubling up to 60 s).
+
+    On a secured hub (chatbus server --secure), names are added by its admin:
+    log in with the password they gave you; chatbus then reaches the hub as
+    your own Redis user.
     """
-    registered = accounts.registered_name(app.hub, name)
+    try:
+        registered = accounts.registered_name(app.hub, name)
+        secured = app.hub.secured
+    except AccessRefused:  # a secured hub, and no key to it saved here that works
+        registered, secured = None, True
     given = password_stdin or "CHATBUS_PASSWORD" in os.environ
-    resumed = None if registered is None or given else _live_saved_session(app, registered)
-    if resumed is not None:
+    resumed = (
+        None if secured or registered is None or given else _live_saved_session(app, registered)
+    )
+    if secured:
+        session = _secured_login(app, registered or name, password_stdin)
+    elif resumed is not None:
         session = resumed
         click.echo(f"Logged in as {session.name} (saved session).")
     elif registered is None:
@@ -126,6 +158,7 @@ def login(app: App, name: str, password_stdin: bool) -> None:
         session = accounts.login(app.hub, registered, password, saved=saved)
         click.echo(f"Logged in as {session.name}.")
     app.identities.save(session)
+    app.adopt(session)
     if interactive():
         run_lobby(app, session)
         return
@@ -166,6 +199,7 @@ def passwd(app: App, password_stdin: bool) -> None:
     passwords are slowed down as for login.
     """
     session = app.session()
+    accounts.require_own_passwords(app.hub, session)  # before a password is typed
     current = _read_secret("Current password", env="CHATBUS_PASSWORD", from_stdin=password_stdin)
     accounts.confirm_password(app.hub, session, current)  # before the new one is typed
     new = _read_secret(
@@ -185,10 +219,26 @@ def passwd(app: App, password_stdin: bool) -> None:
 
 
 @click.command()
+@click.option(
+    "--redis-url",
+    is_flag=True,
+    help="Print a redis:// URL with your own key to a secured hub, for redis-cli and scripts. "
+    "It is a secret: whoever has it can act as you until the admin resets your password.",
+)
 @friendly_errors
 @hub_options
 @as_option
-def whoami(app: App) -> None:
+def whoami(app: App, redis_url: bool) -> None:
     """Show who the commands act as, and on which hub."""
     session = app.session()
-    click.echo(f"{session.name} on {app.hub.url} (namespace {app.settings.namespace})")
+    if not redis_url:
+        secured = " (secured hub)" if app.hub.secured else ""
+        click.echo(f"{session.name} on {app.hub.url}{secured} (namespace {app.settings.namespace})")
+        return
+    if not app.hub.secured:
+        click.echo(
+            "Note: this hub is open: its URL needs no key of yours (anyone who reaches it "
+            "can do anything).",
+            err=True,
+        )
+    click.echo(secured_login.redis_url(app.settings, session))

@@ -24,8 +24,8 @@ from chatbus.config import (
     default_home,
     display_url,
 )
-from chatbus.errors import ChatbusError, InvalidName, InvalidSetting, UnknownUser
-from chatbus.hub import Hub
+from chatbus.errors import ChatbusError, InvalidName, InvalidSetting, NotLoggedIn, UnknownUser
+from chatbus.hub import Credentials, Hub
 from chatbus.identity import IdentityStore
 from chatbus.keys import DEFAULT_NAMESPACE
 from chatbus.messages import Mailbox
@@ -46,9 +46,22 @@ class App:
 
     @property
     def hub(self) -> Hub:
+        """The hub; on a secured hub, reached with the saved login's own key."""
         if self._hub is None:
-            self._hub = Hub(self.settings)
+            self._hub = Hub(self.settings, self._saved_credentials())
         return self._hub
+
+    def _saved_credentials(self) -> Credentials | None:
+        try:
+            return self.identities.load(self.as_name).credentials
+        except NotLoggedIn:
+            return None
+
+    def adopt(self, session: Session) -> None:
+        """From now on reach the hub as ``session`` (just logged in)."""
+        if session.credentials != (self._hub.credentials if self._hub else None):
+            self.close()
+            self._hub = Hub(self.settings, session.credentials)
 
     @property
     def identities(self) -> IdentityStore:
@@ -63,6 +76,7 @@ class App:
     def close(self) -> None:
         if self._hub is not None:
             self._hub.close()
+            self._hub = None
 
     def peer(self, name: str) -> str:
         """``name`` as registered; UnknownUser if nobody has that name."""
@@ -74,7 +88,7 @@ class App:
 
 # The settings a command checks before it starts, each on its own, so that a
 # usage error can name the option or variable it came from.
-_CHECKED_SETTINGS = ("url", "namespace", "lease_ttl", "max_body")
+_CHECKED_SETTINGS = ("url", "namespace", "lease_ttl", "max_body", "tls_ca")
 
 
 def _app(ctx: click.Context, params: dict[str, Any]) -> App:
@@ -88,6 +102,7 @@ def _app(ctx: click.Context, params: dict[str, Any]) -> App:
         "namespace": _from_group_if_given(ctx, "namespace", params["namespace"]),
         "lease_ttl": params["lease_ttl"],
         "max_body": params["max_body"],
+        "tls_ca": params.get("tls_ca"),
     }
     for name in _CHECKED_SETTINGS:
         try:
@@ -194,7 +209,7 @@ class Number(click.ParamType):  # type: ignore[type-arg]
 
 
 # The parameters hub_options and as_option add; a command gets an App instead.
-_SETTINGS_PARAMS = ("url", "namespace", "home", "lease_ttl", "max_body", "as_name")
+_SETTINGS_PARAMS = ("url", "namespace", "home", "lease_ttl", "max_body", "tls_ca", "as_name")
 
 
 def hub_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -232,6 +247,14 @@ def hub_options(command: Callable[..., Any]) -> Callable[..., Any]:
             type=Number(int, "a whole number of bytes (1 to 1048576)"),
             default=DEFAULT_MAX_BODY,
             hidden=True,
+        ),
+        click.option(
+            "--tls-ca",
+            cls=SettingOption,
+            envvar="CHATBUS_TLS_CA",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="For a rediss:// hub: the CA file its certificate must be signed by "
+            "[env: CHATBUS_TLS_CA; default: the system's trust store].",
         ),
     ]
 
