@@ -70,6 +70,20 @@ class ScriptCall:
         return ("EVALSHA", self.script.sha, len(self.keys), *self.keys, *self.args)
 
 
+@dataclass(frozen=True)
+class PlainCall:
+    """A plain command that goes out with the script calls, to its first key's node."""
+
+    keys: Sequence[str]
+    args: Sequence[Arg]
+
+    def command(self) -> tuple[Arg, ...]:
+        return tuple(self.args)
+
+
+Call = ScriptCall | PlainCall
+
+
 @dataclass
 class _Batch:
     """The calls that go to one node in one round trip."""
@@ -80,9 +94,7 @@ class _Batch:
     wait: bool = False  # WAIT for a replica after the calls
 
 
-def run_calls(
-    topology: Topology, calls: Sequence[ScriptCall], *, confirm: bool = False
-) -> list[Any]:
+def run_calls(topology: Topology, calls: Sequence[Call], *, confirm: bool = False) -> list[Any]:
     """Run ``calls`` (in order on each node) in one round trip; their replies, in order.
 
     Calls that failed with NOSCRIPT had no effect; their scripts are loaded and
@@ -117,7 +129,7 @@ def run_calls(
 
 def _batches(
     topology: Topology,
-    calls: Sequence[ScriptCall],
+    calls: Sequence[Call],
     todo: list[int],
     redirected: dict[int, Node],
     confirm: bool,
@@ -135,7 +147,7 @@ def _batches(
 
 
 def _run_batches(
-    topology: Topology, calls: Sequence[ScriptCall], batches: list[_Batch]
+    topology: Topology, calls: Sequence[Call], batches: list[_Batch]
 ) -> dict[int, Any]:
     """Every batch on its node, concurrently; a reply per call index.
 
@@ -160,7 +172,7 @@ def _run_batches(
     return replies
 
 
-def _commands(batch: _Batch, calls: Sequence[ScriptCall]) -> list[tuple[Arg, ...]]:
+def _commands(batch: _Batch, calls: Sequence[Call]) -> list[tuple[Arg, ...]]:
     commands: list[tuple[Arg, ...]] = []
     for index in batch.indexes:
         if batch.asking:
@@ -171,7 +183,7 @@ def _commands(batch: _Batch, calls: Sequence[ScriptCall]) -> list[tuple[Arg, ...
     return commands
 
 
-def _check_confirmed(topology: Topology, call: ScriptCall, acknowledged: Any) -> None:
+def _check_confirmed(topology: Topology, call: Call, acknowledged: Any) -> None:
     """NotConfirmed unless a replica acknowledged, or the cluster gave up on them all."""
     if isinstance(acknowledged, int) and acknowledged >= 1:
         return
@@ -179,8 +191,9 @@ def _check_confirmed(topology: Topology, call: ScriptCall, acknowledged: Any) ->
         raise NotConfirmed(f"no replica confirmed the write within {WAIT_TIMEOUT_MS} ms")
 
 
-def _load_and_rerun(node: Node, calls: Sequence[ScriptCall], missing: list[int]) -> dict[int, Any]:
-    sources = {calls[i].script.sha: calls[i].script.source for i in missing}
+def _load_and_rerun(node: Node, calls: Sequence[Call], missing: list[int]) -> dict[int, Any]:
+    scripts = [call.script for i in missing if isinstance(call := calls[i], ScriptCall)]
+    sources = {script.sha: script.source for script in scripts}
     loads: list[tuple[Arg, ...]] = [("SCRIPT", "LOAD", source) for source in sources.values()]
     [answers] = _round_trips([(node, loads + [calls[i].command() for i in missing])])
     return dict(zip(missing, answers[len(loads) :], strict=True))

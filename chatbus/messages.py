@@ -19,14 +19,17 @@ from itertools import islice
 from typing import cast
 
 from . import lua
-from .envelope import BadEnvelope, Envelope, decode_envelope, new_envelope
+from .envelope import BadEnvelope, Envelope, decode_envelope, max_payload, new_envelope
 from .errors import ChatbusError, HubUnavailable, Unconfirmed, UnknownUser
 from .hub import Hub, as_text
 from .keys import Keys
-from .names import is_valid_name, same_name
+from .names import is_valid_name, same_name, valid_names
 
 _DELIVER = lua.load("deliver.lua")
 _MARK_READ = lua.load("mark_read.lua")
+_INGEST = lua.load("ingest.lua")
+# Entries one ingest.lua call takes from one sender's stream.
+INGEST_PAGE = 500
 # Messages per round trip, and the most one delivery (one announcement) holds.
 SEND_BATCH = 100
 # A retried delivery looks for its envelopes among this many newest entries.
@@ -78,23 +81,42 @@ def delivery_calls(
     payloads: list[bytes],
     *,
     retry: bool = False,
-) -> list[lua.ScriptCall]:
-    """The ``deliver.lua`` calls that send ``payloads``: the recipient's first
-    (bumping their unread count for ``sender``), then the sender's own copy.
-    A message to oneself is one call, never unread. A ``retry`` stores none
-    of the envelopes an earlier try stored (the script looks for their ids)."""
+    secured: bool = False,
+) -> list[lua.Call]:
+    """The calls that send ``payloads``, the recipient's first, then the
+    sender's own copy (``deliver.lua`` into the sender's mailbox: history and
+    the sender's other windows see it). A message to oneself is that copy
+    alone, never unread. A ``retry`` stores none of the envelopes an earlier
+    try stored (the script looks for their ids).
+
+    The recipient's part: on an open hub, ``deliver.lua`` into their mailbox,
+    bumping their unread count for ``sender``; on a secured hub, where a
+    sender may not touch the recipient's mailbox, ``SADD`` of the sender to
+    the recipient's ``senders`` set, then ``deliver.lua`` into the sender's
+    own stream in the recipient's slot, ringing their bell.
+    """
     window = RETRY_WINDOW if retry else 0
 
-    def to(owner: str, unread_field: str) -> lua.ScriptCall:
+    def into(stream_keys: list[str], channel: str, unread: str, bell: str = "") -> lua.ScriptCall:
         return lua.ScriptCall(
-            _DELIVER,
-            [keys.mailbox(owner), keys.unread(owner), keys.account(owner)],
-            [keys.inbox_channel(owner), maxlen, unread_field, window, *payloads],
+            _DELIVER, stream_keys, [channel, maxlen, unread, window, bell, *payloads]
         )
 
+    def mailbox_of(owner: str, unread: str) -> lua.ScriptCall:
+        owned = [keys.mailbox(owner), keys.unread(owner), keys.account(owner)]
+        return into(owned, keys.inbox_channel(owner), unread)
+
+    own_copy = mailbox_of(sender, "")
     if same_name(sender, recipient):
-        return [to(recipient, "")]
-    return [to(recipient, sender), to(sender, "")]
+        return [own_copy]
+    if not secured:
+        return [mailbox_of(recipient, sender), own_copy]
+    stream = keys.from_stream(recipient, sender)
+    return [
+        lua.PlainCall([keys.senders(recipient)], ["SADD", keys.senders(recipient), sender.lower()]),
+        into([stream], keys.bell_channel(recipient), "", bell=sender.lower()),
+        own_copy,
+    ]
 
 
 def in_conversation(owner: str, peer: str, envelope: Envelope) -> bool:
@@ -172,7 +194,13 @@ class Mailbox:
         pause = 0.05
         while True:
             calls = delivery_calls(
-                settings.keys, settings.mailbox_maxlen, self.owner, recipient, payloads, retry=retry
+                settings.keys,
+                settings.mailbox_maxlen,
+                self.owner,
+                recipient,
+                payloads,
+                retry=retry,
+                secured=self.hub.secured,
             )
             try:
                 with self.hub.errors():
@@ -188,6 +216,11 @@ class Mailbox:
             retry = True
             with suppress(ChatbusError):
                 self.hub.refresh()
+        if self.hub.secured:
+            # The recipient's account is the admin's to check (the directory);
+            # the ids that matter to this client are its own copy's.
+            stream_ids = replies[-1]
+            return [Message(i.decode(), env) for i, env in zip(stream_ids, envelopes, strict=True)]
         stream_ids = replies[0]
         if stream_ids is None:
             if len(replies) == 2 and replies[1]:
@@ -206,6 +239,52 @@ class Mailbox:
             self.hub.url,
             f"the {what} to {recipient} not confirmed within {FAILOVER_WINDOW:.0f} s "
             f"({error.reason}); check with 'chatbus history {recipient}' before sending again",
+        )
+
+    def collect(self, senders: Iterable[str] | None = None) -> Counter[str]:
+        """On a secured hub: move what senders wrote to this user into the
+        mailbox (``ingest.lua``); envelopes that lie about their sender are
+        dropped and counted. ``senders``: only those (a bell names one);
+        default: every name in the user's ``senders`` set. On an open hub
+        senders write to the mailbox themselves: nothing to do."""
+        dropped: Counter[str] = Counter()
+        if not self.hub.secured:
+            return dropped
+        keys = self.hub.keys
+        if senders is None:
+            with self.hub.errors():
+                members = self.hub.redis.smembers(keys.senders(self.owner))
+            senders = valid_names(sorted(cast(set[bytes], members)))
+        todo = [name.lower() for name in senders if is_valid_name(name)]
+        while todo:
+            with self.hub.errors():
+                replies = lua.run_calls(self.hub.topology, [self._ingest(s) for s in todo])
+            if forged := sum(int(bad) for _, bad in replies):
+                dropped["forged-sender"] += forged
+            # A full page: that sender has written more meanwhile.
+            taken = zip(todo, replies, strict=True)
+            todo = [sender for sender, (moved, bad) in taken if moved + bad >= INGEST_PAGE]
+        return dropped
+
+    def _ingest(self, sender: str) -> lua.ScriptCall:
+        keys, settings = self.hub.keys, self.hub.settings
+        stream_keys = [
+            keys.mailbox(self.owner),
+            keys.unread(self.owner),
+            keys.from_stream(self.owner, sender),
+            keys.senders(self.owner),
+        ]
+        return lua.ScriptCall(
+            _INGEST,
+            stream_keys,
+            [
+                keys.inbox_channel(self.owner),
+                settings.mailbox_maxlen,
+                sender,
+                self.owner.lower(),
+                max_payload(self.max_body),
+                INGEST_PAGE,
+            ],
         )
 
     def read_after(self, after_id: str, count: int = 500) -> MailboxPage:
@@ -241,6 +320,8 @@ class Mailbox:
             raise ValueError("limit must be at least 1")
         if before is not None and stream_id_key(before) == (0, 0):
             return MailboxPage()  # nothing is older than the smallest id
+        if before is None:
+            self.collect()  # the newest page includes what waits in senders' streams
         key = self.hub.keys.mailbox(self.owner)
         found: list[Message] = []
         ids: set[str] = set()
@@ -274,7 +355,9 @@ class Mailbox:
         return MailboxPage(messages, dropped, older)
 
     def unread_counts(self) -> dict[str, int]:
-        """Unread messages per sender, as the senders spell their names."""
+        """Unread messages per sender, as the senders spell their names (on a
+        secured hub after collecting what waits in senders' streams)."""
+        self.collect()
         with self.hub.errors():
             raw = self.hub.redis.hgetall(self.hub.keys.unread(self.owner))
         counts = {as_text(k): as_text(v) for k, v in raw.items()}

@@ -12,7 +12,7 @@ import json
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from . import lua
 from .hub import Hub
@@ -20,6 +20,7 @@ from .keys import Keys
 from .names import is_valid_name, valid_names
 
 _PRESENCE = lua.load("presence.lua")
+_OWN_LEASE = lua.load("own_lease.lua")
 
 
 @dataclass(frozen=True)
@@ -69,10 +70,52 @@ def snapshot(hub: Hub) -> tuple[int, list[str]]:
 
     The hub replies in lease-expiry order, which changes with every heartbeat;
     sorting here gives every caller the stable order a user expects to read.
+    A secured hub has no seq (0): its list is everyone in the directory whose
+    own lease is live.
     """
+    if hub.secured:
+        return 0, _owned_snapshot(hub)
     seq, stored = _call(hub, "snapshot")
     # Only names a chatbus client could have put there; anything else is junk.
     return int(seq), sorted(valid_names(stored), key=str.lower)
+
+
+def _owned_snapshot(hub: Hub) -> list[str]:
+    """Who is online on a secured hub: the directory, then each one's lease."""
+    keys = hub.keys
+    with hub.errors():
+        directory = cast(dict[bytes, bytes], hub.redis.hgetall(keys.directory))
+        names = valid_names(sorted(directory.values()))
+        if not names:
+            return []
+        until = hub.redis.mget([keys.online_until(name) for name in names])
+    now = hub.time_ms()
+    live = [name for name, ms in zip(names, until, strict=True) if _after(ms, now)]
+    return sorted(live, key=str.lower)
+
+
+def _after(stored: bytes | str | None, now_ms: int) -> bool:
+    """True when a stored expiry (ms) is later than ``now_ms``."""
+    return stored is not None and stored.isdigit() and int(stored) > now_ms
+
+
+def online_now(hub: Hub, name: str) -> bool:
+    """On a secured hub: whether ``name``'s own lease is live (a claim on the
+    users channel, which anyone may publish, is checked against this)."""
+    with hub.errors():
+        until = hub.redis.get(hub.keys.online_until(name))
+    return _after(until, hub.time_ms())
+
+
+def parse_claim(raw: bytes) -> tuple[Literal["join", "leave"], str]:
+    """A secured hub's presence event, ``{"type": ..., "name": ...}``; ValueError if not one."""
+    data: Any = json.loads(raw)
+    if not isinstance(data, dict):
+        raise ValueError("not an object")
+    kind, name = data.get("type"), data.get("name")
+    if kind not in ("join", "leave") or not is_valid_name(name):
+        raise ValueError("bad type or name")
+    return kind, name
 
 
 class Lease:
@@ -86,11 +129,24 @@ class Lease:
 
     def renew(self) -> bool:
         """Take or renew the lease; True if this made the name come online."""
-        return bool(_call(self.hub, "join", self.name, self.lease_id, self.ttl_ms))
+        return self._call("join")
 
     def release(self) -> bool:
         """Give the lease up; True if the name went offline with it."""
-        return bool(_call(self.hub, "leave", self.name, self.lease_id, self.ttl_ms))
+        return self._call("leave")
+
+    def _call(self, operation: str) -> bool:
+        if not self.hub.secured:
+            return bool(_call(self.hub, operation, self.name, self.lease_id, self.ttl_ms))
+        keys = self.hub.keys
+        with self.hub.errors():
+            return bool(
+                _OWN_LEASE(
+                    self.hub.topology,
+                    [keys.lease_of(self.name), keys.online_until(self.name)],
+                    [operation, keys.users_channel, self.name, self.lease_id, self.ttl_ms],
+                )
+            )
 
 
 class OnlineList:
@@ -110,6 +166,17 @@ class OnlineList:
 
     def __len__(self) -> int:
         return len(self._names)
+
+    def set(self, name: str, online: bool) -> bool:
+        """Put ``name`` on the list or take it off, whatever the seq (a
+        secured hub's checked claim); True if that changed the list."""
+        if online == (name in self):
+            return False
+        if online:
+            self._names[name.lower()] = name
+        else:
+            self._names.pop(name.lower(), None)
+        return True
 
     def apply(self, event: PresenceEvent) -> Literal["applied", "stale", "gap"]:
         """Apply ``event`` if it is the next one.

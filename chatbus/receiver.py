@@ -47,11 +47,12 @@ import redis.exceptions
 from . import accounts
 from .accounts import Session
 from .envelope import BadEnvelope, decode_envelope, max_payload, split_delivery
-from .errors import HubRefused, HubUnavailable, SessionEnded
+from .errors import AccessRefused, HubRefused, HubUnavailable, SessionEnded
 from .hub import SOCKET_TIMEOUT, Hub, describe_failure
 from .messages import SEND_BATCH, Mailbox, Message, stream_id_key
 from .names import same_name
-from .presence import Lease, OnlineList, PresenceEvent, parse_event, snapshot
+from .presence import Lease, OnlineList, PresenceEvent
+from .presence_follower import PresenceFollower
 from .subscriber import ChannelMoved, DeadConnection, Subscriber
 
 log = logging.getLogger(__name__)
@@ -138,10 +139,11 @@ class Receiver:
         self.stats = ReceiverStats()
         self.lease = Lease(hub, name)
         self.mailbox = Mailbox(hub, name)
-        self.online = OnlineList(0, [])
+        self.presence = PresenceFollower(hub, self._notify_presence, self.stats.dropped)
         self._last_id = after_id
         self._last_key = stream_id_key(after_id)
         self._users_channel = hub.keys.users_channel.encode()
+        self._bell_channel = hub.keys.bell_channel(name).encode()
         self._max_announcement = SEND_BATCH * (max_payload(hub.settings.max_body) + 32)
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._clock_offset_ms = 0.0  # the hub's clock minus ours, read at each connect
@@ -157,6 +159,10 @@ class Receiver:
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    @property
+    def online(self) -> OnlineList:
+        return self.presence.online
 
     def start(self) -> None:
         self._thread.start()
@@ -190,19 +196,18 @@ class Receiver:
             except SessionEnded as ended:
                 self._end_session(ended)
                 return
+            except (AccessRefused, redis.exceptions.AuthenticationError):
+                # A secured hub refused this user's key: removed, or reset.
+                self._end_session(SessionEnded(str(self.hub.access_refused())))
+                return
             except ChannelMoved:
                 # Not an outage: subscribe again on the new owner, quietly.
                 self.stats.resubscribes += 1
                 if self._stop.wait(self.timing.backoff_first):
                     return
                 continue
-            except HubUnavailable as error:
-                detail = error.reason
-            except (*_CONNECTION_ERRORS, DeadConnection) as error:
-                detail = describe_failure(error)
-            except Exception as error:  # a bug must not end receiving for good
-                log.exception("receiver failed; reconnecting")
-                detail = f"internal error: {type(error).__name__}"
+            except Exception as error:
+                detail = self._failure(error)
             else:
                 return
             if self._connected.is_set() or not self._reported_down:
@@ -221,6 +226,16 @@ class Receiver:
                 return
             delay = min(delay * 2, self.timing.backoff_max)
 
+    def _failure(self, error: Exception) -> str:
+        """Why the connection ended, in a few words; a bug is logged in full
+        (it must not end receiving for good: the thread reconnects)."""
+        if isinstance(error, HubUnavailable):
+            return error.reason
+        if isinstance(error, (*_CONNECTION_ERRORS, DeadConnection)):
+            return describe_failure(error)
+        log.exception("receiver failed; reconnecting")
+        return f"internal error: {type(error).__name__}"
+
     def _keep_lease(self) -> None:
         """Renew the lease while reconnecting, when a heartbeat is due.
 
@@ -237,9 +252,12 @@ class Receiver:
         topology = self.hub.topology
         topology.refresh()
         keys = self.hub.keys
+        channels = [keys.inbox_channel(self.name), keys.users_channel]
+        if self.hub.secured:
+            channels.append(keys.bell_channel(self.name))  # senders ring it
         subscriber = Subscriber(
             topology,
-            [keys.inbox_channel(self.name), keys.users_channel],
+            channels,
             ping_after_idle=self.timing.ping_after_idle,
             pong_deadline=self.timing.pong_deadline,
         )
@@ -248,7 +266,8 @@ class Receiver:
             self._clock_offset_ms = self.hub.time_ms() - time.monotonic() * 1000
             self._heartbeat()
             self._holds_lease = True
-            self._resync_presence()
+            self.presence.resync()
+            self._collect()
             self._backfill()
             self._connected.set()
             self._reported_down = False
@@ -284,6 +303,7 @@ class Receiver:
             now = time.monotonic()
             if now >= next_heartbeat:
                 self._heartbeat()
+                self.presence.resync_if_due()
                 next_heartbeat = now + timing.heartbeat
             if self.hub.cluster and now >= next_topology_check:
                 self._check_topology(subscriber)
@@ -297,6 +317,7 @@ class Receiver:
         subscriber.topology.refresh()
         if subscriber.owners_changed():
             raise ChannelMoved("the slot map names another owner")
+        self._collect()
         self._backfill()
 
     def _handle(self, reply: dict[str, Any]) -> None:
@@ -304,7 +325,9 @@ class Receiver:
             return
         data: bytes = reply["data"]
         if reply["channel"] == self._users_channel:
-            self._handle_presence(data)
+            self.presence.handle(data)
+        elif reply["channel"] == self._bell_channel:
+            self._collect([data.decode(errors="replace")])
         elif len(data) > self._max_announcement:
             self.stats.dropped["oversized"] += 1
         else:
@@ -312,26 +335,12 @@ class Receiver:
             for line in data.split(b"\n"):
                 self._handle_delivery(line)
 
-    # -- presence ---------------------------------------------------------
-
-    def _resync_presence(self) -> None:
-        seq, names = snapshot(self.hub)
-        self.online = OnlineList(seq, names)
-        self._notify_presence(None)
-
-    def _handle_presence(self, raw: bytes) -> None:
-        try:
-            event = parse_event(raw)
-        except ValueError:
-            self.stats.dropped["presence-event"] += 1
-            return
-        outcome = self.online.apply(event)
-        if outcome == "applied":
-            self._notify_presence(event)
-        elif outcome == "gap":
-            self._resync_presence()
-
     # -- messages ---------------------------------------------------------
+
+    def _collect(self, senders: list[str] | None = None) -> None:
+        """A secured hub: take what senders wrote into the mailbox (announced
+        on the inbox channel, so it arrives below); ``senders`` from a bell."""
+        self.stats.dropped.update(self.mailbox.collect(senders))
 
     def _backfill(self) -> None:
         while True:
@@ -390,8 +399,8 @@ class Receiver:
 
     # -- listener calls ---------------------------------------------------
 
-    def _notify_presence(self, event: PresenceEvent | None) -> None:
-        self._call_listener(self.listener.on_presence, self.online, event)
+    def _notify_presence(self, online: OnlineList, event: PresenceEvent | None) -> None:
+        self._call_listener(self.listener.on_presence, online, event)
 
     def _notify_connection(self, connected: bool, detail: str) -> None:
         self._call_listener(self.listener.on_connection, connected, detail)
