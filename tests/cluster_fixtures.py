@@ -5,6 +5,10 @@ kept undamaged; ``own_cluster`` is a test's own, whose nodes it may kill.
 Both have 3 masters and 3 replicas, a 2 s node timeout (a killed master's
 replica takes over in about 4 s) and are healthy when a test gets them: every
 replica has had its first copy, so it can take over.
+
+``start_cluster(..., secure=True, tls=True)`` starts a secured or TLS one
+(``tls_server_binary`` is a server built with TLS); its ``admin_url`` logs
+in as the admin, and ``client(port)`` gives an admin client of one node.
 """
 
 import random
@@ -14,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from chatbus.local_cluster import BUS_PORT_OFFSET, LocalCluster, NodeRole
-from chatbus.server import ServerBinary, ServerError, port_in_use
+from chatbus.server import ServerBinary, ServerError, find_server, port_in_use, prepare_security
 
 MASTERS = 3
 REPLICAS = 1
@@ -41,23 +45,41 @@ def free_base_port(count: int, bind: str = "127.0.0.1") -> int:
 
 
 def start_cluster(
-    binary: ServerBinary, data_dir: Path, masters: int = MASTERS, replicas: int = REPLICAS
+    binary: ServerBinary,
+    data_dir: Path,
+    masters: int = MASTERS,
+    replicas: int = REPLICAS,
+    *,
+    secure: bool = False,
+    tls: bool = False,
+    node_args: tuple[str, ...] = (),
 ) -> LocalCluster:
     """A started, healthy cluster on free ports; the caller stops it.
 
-    Ports found free can be taken by another test run before the nodes bind
-    them: then it tries other ports, a few times.
+    ``secure``: ACLs on, as `chatbus server --secure` makes them (the admin
+    URL in ``data_dir/attempt-N/admin.url``); ``tls``: TLS only, with a CA
+    in ``tls/`` there (``binary`` must be built with TLS). ``node_args`` go
+    on every node's command line. Ports found free can be taken by another
+    test run before the nodes bind them: then it tries other ports, a few times.
     """
     count = masters * (1 + replicas)
     for attempt in range(3):
+        base = free_base_port(count)
+        directory = data_dir / f"attempt-{attempt}"
+        security = prepare_security(
+            directory, secure=secure, tls=tls, bind="127.0.0.1", port=base, replication=replicas > 0
+        )
         cluster = LocalCluster(
             binary,
-            free_base_port(count),
-            data_dir / f"attempt-{attempt}",
+            base,
+            directory,
             masters=masters,
             replicas=replicas,
             node_timeout_ms=NODE_TIMEOUT_MS,
+            security=security,
         )
+        for node in cluster.nodes:
+            node.extra_args += node_args
         try:
             cluster.start(timeout=60)
         except ServerError as error:
@@ -66,6 +88,16 @@ def start_cluster(
         else:
             return cluster
     raise AssertionError("unreachable")
+
+
+@pytest.fixture(scope="session")
+def tls_server_binary() -> ServerBinary:
+    """A server built with TLS: the bundled valkey-server is not, Debian's
+    redis-server is (``make test`` installs it when it is missing)."""
+    try:
+        return find_server("auto", tls=True)
+    except ServerError as error:
+        pytest.fail(f"the TLS tests need a server built with TLS: {error}")
 
 
 @pytest.fixture(scope="session")
