@@ -117,10 +117,8 @@ class ClusterNodes:
         self._node_options.pop("db", None)
         self._subscribers: dict[str, redis.Redis] = {}
         self._lock = threading.Lock()
-        # Per master: whether writes wait for a replica. Asked of the master
-        # itself (INFO replication), because the slot map leaves out a replica
-        # for some seconds after it has synced (its offset is not gossiped
-        # yet), and forgotten at every refresh.
+        # Per master: whether writes wait for a replica (see
+        # _replicas_not_failed), forgotten at every refresh.
         self._waits: dict[str, bool] = {}
 
     def addresses(self) -> list[str]:
@@ -148,24 +146,28 @@ class ClusterNodes:
         owner = self._owner(key)
         waits = self._waits.get(owner.name)
         if waits is None:
-            info = self.commands.get_redis_connection(owner).info("replication")
-            waits = self._waits[owner.name] = int(info.get("connected_slaves", 0)) > 0
+            waits = self._waits[owner.name] = self._replicas_not_failed(owner) > 0
         return waits
 
     def replicas_given_up(self, key: str) -> bool:
         """True when the cluster has marked every replica of ``key``'s master
-        failed (its own view, CLUSTER NODES): then writes there stop waiting
-        until the next refresh."""
+        failed: then writes there stop waiting until the next refresh."""
         owner = self._owner(key)
-        client = self.commands.get_redis_connection(owner)
-        nodes = client.execute_command("CLUSTER", "NODES")  # type: ignore[no-untyped-call]
-        lines = [line.split() for line in as_str(nodes).splitlines()]
-        me = next((f[0] for f in lines if len(f) > 3 and "myself" in f[2].split(",")), None)
-        alive = [f for f in lines if len(f) > 3 and f[3] == me and "fail" not in f[2].split(",")]
-        if alive:
+        if self._replicas_not_failed(owner):
             return False
         self._waits[owner.name] = False
         return True
+
+    def _replicas_not_failed(self, owner: Any) -> int:
+        """How many replicas ``owner`` has that the cluster has not marked
+        failed, as the master itself sees it (CLUSTER NODES: its users may
+        run it, unlike INFO, and it lists a replica the moment it attaches,
+        unlike the slot map, which waits for its offset to be gossiped)."""
+        client = self.commands.get_redis_connection(owner)
+        nodes = client.execute_command("CLUSTER", "NODES")  # type: ignore[no-untyped-call]
+        rows = [line.split() for line in as_str(nodes).splitlines()]
+        me = next((f[0] for f in rows if len(f) > 3 and "myself" in f[2].split(",")), None)
+        return sum(1 for f in rows if len(f) > 3 and f[3] == me and "fail" not in f[2].split(","))
 
     def slot(self, key: str) -> int:
         slot: int = self.commands.keyslot(key)  # type: ignore[no-untyped-call]
