@@ -44,9 +44,11 @@ from urllib.parse import quote, unquote, urlsplit
 
 import platformdirs
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from .errors import ChatbusError
-from .tls import CA_FILE, TlsFiles, hub_tls_files, write_private
+from .tls import CA_FILE, TlsFiles, hub_tls_files, tls_files_in, write_private
 
 Engine = Literal["auto", "valkey", "redis"]
 ENGINES: tuple[Engine, ...] = ("auto", "valkey", "redis")
@@ -222,6 +224,11 @@ def port_in_use(bind: str, port: int) -> bool:
                 ) from None
             return True
     return False
+
+
+def no_retry() -> Retry:
+    """For redis-py clients whose caller polls: fail at once, no backoff and retries."""
+    return Retry(NoBackoff(), 0)
 
 
 def client_host(bind: str) -> str:
@@ -424,6 +431,22 @@ def holds_data(data_dir: Path) -> bool:
     )
 
 
+def read_security(data_dir: Path) -> HubSecurity:
+    """How the hub made in ``data_dir`` is secured, read from its files; nothing is written.
+
+    For tools and tests that reach a running hub as its admin. TLS files are
+    found only where ``--tls`` makes them (``data_dir/tls``), not ones given
+    with ``--tls-cert``.
+    """
+    admin = _admin_from(data_dir) if (data_dir / ADMIN_URL_FILE).exists() else None
+    secret = data_dir / REPLICATOR_SECRET_FILE
+    replicator = (
+        Credentials(REPLICATOR_USER, secret.read_text().strip()) if secret.exists() else None
+    )
+    files = tls_files_in(data_dir / TLS_DIR)
+    return HubSecurity(admin, replicator, files if files.ca.exists() else None)
+
+
 def check_security_matches(data_dir: Path, *, secure: bool, tls: bool) -> None:
     """ServerError, in one line, if ``data_dir`` holds a hub made otherwise.
 
@@ -601,7 +624,9 @@ class HubProcess:
 
     def _wait_ready(self, timeout: float) -> None:
         assert self.process is not None
-        client = self.client(socket_timeout=1, socket_connect_timeout=1)
+        # No retries inside redis-py: this loop is the retry, and a refused
+        # login (an AuthenticationError is a ConnectionError) is said at once.
+        client = self.client(socket_timeout=1, socket_connect_timeout=1, retry=no_retry())
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:
