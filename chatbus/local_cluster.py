@@ -49,6 +49,7 @@ from .server import (
     ServerError,
     client_host,
     default_data_dir,
+    no_retry,
     port_in_use,
 )
 from .tls import write_private
@@ -146,6 +147,7 @@ def _client(host: str, port: int, security: HubSecurity = OPEN_HUB) -> redis.Red
         socket_timeout=2,
         socket_connect_timeout=2,
         decode_responses=True,
+        retry=no_retry(),  # every caller polls: a node that is not ready is said at once
         **security.client_options(),
     )
 
@@ -367,6 +369,7 @@ class LocalCluster:
     def start(self, timeout: float = 60.0) -> None:
         """Start every node, form the cluster if it is new, wait until it is healthy."""
         deadline = time.monotonic() + timeout
+        self.formed = False
         self.check_ports()
         self._check_layout()
         self.acl_copied = self._sync_acl_files(self.nodes)
