@@ -18,6 +18,7 @@ from chatbus.server import (
     HubSecurity,
     ServerBinary,
     ServerError,
+    check_security_matches,
     data_dir_lock,
     default_data_dir,
     find_server,
@@ -148,6 +149,7 @@ def server(
             bind=bind,
         )
         cluster.check_ports()  # before the data dir is touched: a refusal changes nothing
+        check_security_matches(cluster.data_dir, secure=secure, tls=tls)
         with data_dir_lock(cluster.data_dir) as lock:
             cluster.inherited_fds = (lock,)
             cluster.security = security(cluster.data_dir, base, bool(replicas))
@@ -156,6 +158,7 @@ def server(
     port = port or DEFAULT_PORT
     hub = HubProcess(binary, port, data_dir or default_data_dir(port), bind=bind)
     hub.check_port()  # before the data dir is touched: a refusal changes nothing
+    check_security_matches(hub.data_dir, secure=secure, tls=tls)
     with data_dir_lock(hub.data_dir) as lock:
         hub.inherited_fds = (lock,)
         hub.security = security(hub.data_dir, port, False)
