@@ -12,13 +12,26 @@ in as the admin, and ``client(port)`` gives an admin client of one node.
 """
 
 import random
+import re
+import selectors
+import signal
+import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers import CHATBUS
 
-from chatbus.local_cluster import BUS_PORT_OFFSET, LocalCluster, NodeRole
-from chatbus.server import ServerBinary, ServerError, find_server, port_in_use, prepare_security
+from chatbus.local_cluster import BUS_PORT_OFFSET, LocalCluster, NodeRole, cluster_problem
+from chatbus.server import (
+    ServerBinary,
+    ServerError,
+    find_server,
+    port_in_use,
+    prepare_security,
+    read_security,
+)
 
 MASTERS = 3
 REPLICAS = 1
@@ -150,3 +163,89 @@ def restore(cluster: LocalCluster, timeout: float = 30) -> None:
         if node not in running:
             cluster.restart_node(node.port)
     cluster.wait_healthy(timeout)
+
+
+# --- chatbus server --cluster, run as a command -------------------------------------
+
+
+class ClusterCommand:
+    """`chatbus server --cluster 3 --replicas 1 [ARGS]` run as a user would run it."""
+
+    def __init__(
+        self, base: int, data_dir: Path, started: "StartedCommands", args: tuple[str, ...] = ()
+    ) -> None:
+        argv = [CHATBUS, "server", "--cluster", "3", "--replicas", "1", *args]
+        argv += ["--port", str(base), "--data-dir", str(data_dir)]
+        self.data_dir = data_dir
+        self.ports = range(base, base + 6)
+        self.process = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        started.commands.append(self.process)
+        self.lines = self._read_announcement()
+        self.pids = {
+            int(port): int(pid) for port, pid in re.findall(r"node (\d+): .*, pid (\d+)", self.text)
+        }
+        started.servers.extend((pid, port) for port, pid in self.pids.items())
+
+    def _read_announcement(self) -> list[str]:
+        assert self.process.stdout is not None
+        lines: list[str] = []
+        while not lines or "Press Ctrl-C" not in lines[-1]:
+            line = self.process.stdout.readline()
+            assert line, f"chatbus server exited: {lines} {self.process.stderr.read()}"  # type: ignore[union-attr]
+            if line.startswith("Clients connect with"):
+                # The URL is printed only once the cluster is healthy.
+                assert self.problem() is None
+            lines.append(line)
+        return lines
+
+    def problem(self) -> str | None:
+        """What keeps its nodes from being a healthy cluster (read as its admin), or None."""
+        return cluster_problem("127.0.0.1", self.ports, 3, read_security(self.data_dir))
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def stderr_line(self, timeout: float) -> str:
+        assert self.process.stderr is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.process.stderr, selectors.EVENT_READ)
+            assert selector.select(timeout), f"no line on stderr within {timeout} s"
+        return self.process.stderr.readline()
+
+    def interrupt(self) -> tuple[str, str]:
+        """Ctrl-C; its remaining output once it has exited."""
+        self.process.send_signal(signal.SIGINT)
+        out, err = self.process.communicate(timeout=30)
+        assert self.process.returncode == 0, err
+        return out, err
+
+
+def running_node(pid: int, port: int) -> bool:
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    try:
+        return f":{port}" in cmdline.read_text()
+    except FileNotFoundError:
+        return False
+
+
+@dataclass
+class StartedCommands:
+    """What a test started, stopped at its end if the test failed first."""
+
+    commands: list[subprocess.Popen[str]]
+    servers: list[tuple[int, int]]  # (pid, port) of each node
+
+
+@pytest.fixture
+def started(started_servers: list[tuple[int, int]]) -> Iterator[StartedCommands]:
+    """Each ``chatbus server`` still running is stopped (it stops its nodes);
+    ``started_servers`` then SIGKILLs any node left."""
+    commands: list[subprocess.Popen[str]] = []
+    yield StartedCommands(commands, started_servers)
+    for command in commands:
+        if command.poll() is None:
+            command.terminate()
+            command.communicate(timeout=30)
