@@ -27,6 +27,7 @@ import fcntl
 import functools
 import hashlib
 import importlib.util
+import ipaddress
 import secrets
 import shutil
 import signal
@@ -224,6 +225,29 @@ def port_in_use(bind: str, port: int) -> bool:
                 ) from None
             return True
     return False
+
+
+def certificate_names(bind: str) -> list[str]:
+    """What the server certificate of a hub bound to ``bind`` names, loopback apart.
+
+    The bind address; and when it is not a loopback one (the hub is meant to
+    be reached from other machines), this machine's host name and FQDN, so
+    that ``rediss://HOSTNAME:PORT`` checks out too.
+    """
+    names = [client_host(bind), bind]
+    if not _is_loopback(bind):
+        names += [socket.gethostname(), socket.getfqdn()]
+    return [name for name in names if name]
+
+
+def _is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and ``localhost``."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def no_retry() -> Retry:
@@ -494,7 +518,7 @@ def prepare_security(
     check_security_matches(data_dir, secure=secure, tls=tls)
     data_dir.mkdir(parents=True, exist_ok=True)
     if tls and tls_files is None:
-        tls_files = hub_tls_files(data_dir / TLS_DIR, [client_host(bind), bind])
+        tls_files = hub_tls_files(data_dir / TLS_DIR, certificate_names(bind))
     if not secure:
         return HubSecurity(tls=tls_files)
     data_dir.chmod(0o700)

@@ -7,6 +7,7 @@ the test command installs it when missing); the rest the bundled valkey-server.
 
 import re
 import signal
+import socket
 import stat
 import subprocess
 import uuid
@@ -35,6 +36,7 @@ from chatbus.server import (
     HubProcess,
     HubSecurity,
     ServerBinary,
+    certificate_names,
     find_server,
     no_retry,
     prepare_security,
@@ -236,9 +238,12 @@ def test_the_hub_ca_is_made_once_and_a_server_certificate_is_signed_again_for_a_
     assert hub_tls_files(tls_dir, ["127.0.0.1"]) == files
     assert {path: path.read_bytes() for path in tls_dir.iterdir()} == made  # reused
 
-    hub_tls_files(tls_dir, ["10.1.2.3"])  # listening on another address now
+    # Listening on another address now: reached by it, or by this machine's name.
+    hub_tls_files(tls_dir, certificate_names("10.1.2.3"))
     assert files.ca.read_bytes() == made[files.ca]  # clients keep their CA
-    assert certificate_hosts(files.cert) == {"127.0.0.1", "::1", "localhost", "10.1.2.3"}
+    assert certificate_hosts(files.cert) == {
+        "127.0.0.1", "::1", "localhost", "10.1.2.3", socket.gethostname(), socket.getfqdn()
+    }  # fmt: skip
     ca = x509.load_pem_x509_certificate(files.ca.read_bytes())
     x509.load_pem_x509_certificate(files.cert.read_bytes()).verify_directly_issued_by(ca)
 
