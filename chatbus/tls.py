@@ -187,7 +187,8 @@ def _hosts(extra: Iterable[str]) -> list[str]:
     return wanted
 
 
-def _files(directory: Path) -> TlsFiles:
+def tls_files_in(directory: Path) -> TlsFiles:
+    """Where the CA and certificate :func:`hub_tls_files` makes in ``directory`` are."""
     return TlsFiles(directory / CA_FILE, directory / CERT_FILE, directory / KEY_FILE)
 
 
@@ -205,7 +206,7 @@ def make_tls_files(
     write_private(directory / CA_KEY_FILE, _pem_key(ca_key))
     _write_public(directory / CA_FILE, ca.public_bytes(serialization.Encoding.PEM))
     _write_server(directory, ca, ca_key, _hosts(hosts))
-    return _files(directory)
+    return tls_files_in(directory)
 
 
 def _write_server(
@@ -228,7 +229,7 @@ def certificate_hosts(cert: Path) -> set[str]:
 
 
 def _server_fits(directory: Path, hosts: list[str]) -> bool:
-    files = _files(directory)
+    files = tls_files_in(directory)
     if not (files.cert.is_file() and files.key.is_file()):
         return False
     loaded = x509.load_pem_x509_certificate(files.cert.read_bytes())
@@ -248,7 +249,7 @@ def hub_tls_files(directory: Path, hosts: Iterable[str] = ()) -> TlsFiles:
     making a new one would lock every client out.
     """
     wanted = _hosts(hosts)
-    files = _files(directory)
+    files = tls_files_in(directory)
     ca_key_path = directory / CA_KEY_FILE
     if not files.ca.exists() and not ca_key_path.exists():
         return make_tls_files(directory, wanted)
