@@ -85,6 +85,9 @@ class Hub:
     @property
     def topology(self) -> Topology:
         """The server or the cluster at the URL, found out at the first use."""
+        topology = self._topology  # on every command: no lock once it is known
+        if topology is not None:
+            return topology
         with self._lock:
             if self._topology is None:
                 self._topology = self._connect()

@@ -101,6 +101,8 @@ def run_calls(topology: Topology, calls: Sequence[Call], *, confirm: bool = Fals
     they run again in their original order. The first error reply, if any, is
     raised after every call has run. ``confirm``: see the module docstring.
     """
+    if not topology.cluster:
+        return _run_single(topology.client_for(calls[0].keys[0]), calls)
     replies: list[Any] = [None] * len(calls)
     todo = list(range(len(calls)))
     redirected: dict[int, Node] = {}  # ASK: the node importing the call's slot
@@ -121,6 +123,27 @@ def run_calls(topology: Topology, calls: Sequence[Call], *, confirm: bool = Fals
             for i in todo
             if type(replies[i]) is AskError
         }
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
+
+
+def _run_single(node: Node, calls: Sequence[Call]) -> list[Any]:
+    """One server: every call on one connection, nothing to route or confirm.
+
+    The hot path of a send: kept apart from the cluster's, which costs a
+    send on one server some 6 µs of Python it has no use for.
+    """
+    commands = [call.command() for call in calls]
+    try:
+        [replies] = _round_trips([(node, commands)])
+    except redis.ConnectionError:  # a pooled socket the hub closed: once more
+        [replies] = _round_trips([(node, commands)])
+    missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+    if missing:
+        for index, reply in _load_and_rerun(node, calls, missing).items():
+            replies[index] = reply
     for reply in replies:
         if isinstance(reply, Exception):
             raise reply

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import cast
+from typing import Any, cast
 
 from . import lua
 from .envelope import BadEnvelope, Envelope, decode_envelope, max_payload, new_envelope
@@ -188,34 +188,50 @@ class Mailbox:
         if len(envelopes) > SEND_BATCH:
             raise ValueError(f"at most {SEND_BATCH} envelopes per delivery")
         payloads = [envelope.encode() for envelope in envelopes]
+        if self.hub.cluster and patient:
+            replies = self._through_failover(recipient, payloads, retry)
+        else:
+            with self.hub.errors():
+                calls = self._calls(recipient, payloads, retry)
+                replies = lua.run_calls(self.hub.topology, calls, confirm=self.hub.cluster)
+        return self._stored(recipient, envelopes, replies)
+
+    def _calls(self, recipient: str, payloads: list[bytes], retry: bool) -> list[lua.Call]:
         settings = self.hub.settings
-        window = FAILOVER_WINDOW if self.hub.cluster and patient else 0.0
-        deadline = time.monotonic() + window
+        return delivery_calls(
+            settings.keys,
+            settings.mailbox_maxlen,
+            self.owner,
+            recipient,
+            payloads,
+            retry=retry,
+            secured=self.hub.secured,
+        )
+
+    def _through_failover(self, recipient: str, payloads: list[bytes], retry: bool) -> list[Any]:
+        """The replies of a cluster send, tried again (as a retry) until it is
+        confirmed or ``FAILOVER_WINDOW`` has passed."""
+        deadline = time.monotonic() + FAILOVER_WINDOW
         pause = 0.05
         while True:
-            calls = delivery_calls(
-                settings.keys,
-                settings.mailbox_maxlen,
-                self.owner,
-                recipient,
-                payloads,
-                retry=retry,
-                secured=self.hub.secured,
-            )
             try:
                 with self.hub.errors():
-                    replies = lua.run_calls(self.hub.topology, calls, confirm=self.hub.cluster)
-                break
+                    calls = self._calls(recipient, payloads, retry)
+                    return lua.run_calls(self.hub.topology, calls, confirm=True)
             except HubUnavailable as error:
-                if not window:
-                    raise
                 if time.monotonic() + pause > deadline:
-                    raise self._unconfirmed(recipient, len(envelopes), error) from error
+                    raise self._unconfirmed(recipient, len(payloads), error) from error
             time.sleep(pause)
             pause = min(pause * 2, 1.0)
             retry = True
             with suppress(ChatbusError):
                 self.hub.refresh()
+
+    def _stored(
+        self, recipient: str, envelopes: Sequence[Envelope], replies: list[Any]
+    ) -> list[Message]:
+        """The messages as sent, from the calls' replies; UnknownUser if there
+        is no such recipient (then the sender's copy is taken back)."""
         if self.hub.secured:
             # The recipient's account is the admin's to check (the directory);
             # the ids that matter to this client are its own copy's.
@@ -228,7 +244,7 @@ class Mailbox:
                 # back out of the mailbox so history shows no message that
                 # nobody received. Best effort: the error to report is this one.
                 with suppress(ChatbusError), self.hub.errors():
-                    self.hub.redis.xdel(settings.keys.mailbox(self.owner), *replies[1])
+                    self.hub.redis.xdel(self.hub.keys.mailbox(self.owner), *replies[1])
             raise UnknownUser(f"no account named {recipient!r}")
         return [Message(sid.decode(), env) for sid, env in zip(stream_ids, envelopes, strict=True)]
 

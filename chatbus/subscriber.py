@@ -101,6 +101,14 @@ class Subscriber:
         Raises ChannelMoved when the hub drops a subscription by itself, and
         redis-py's ConnectionError when a connection breaks.
         """
+        if len(self._links) == 1:
+            # One node (a single server, say): redis-py waits on its socket itself.
+            link = self._links[0]
+            try:
+                reply = link.pubsub.get_message(timeout=timeout)
+            except redis.exceptions.TimeoutError:
+                return None  # half a message has arrived; the rest comes next time
+            return None if reply is None else self._arrived(link, reply)
         message = self._buffered()
         if message is not None:
             return message
@@ -118,12 +126,15 @@ class Subscriber:
                 continue  # half a message has arrived; the rest wakes select()
             if message is None:
                 continue
-            link.last_traffic = time.monotonic()
-            link.ping_sent = None
-            if message["type"] == "sunsubscribe":
-                raise ChannelMoved(f"the hub moved {message['channel']!r}")
-            return dict(message)
+            return self._arrived(link, message)
         return None
+
+    def _arrived(self, link: _Link, message: dict[str, Any]) -> dict[str, Any]:
+        link.last_traffic = time.monotonic()
+        link.ping_sent = None
+        if message["type"] == "sunsubscribe":
+            raise ChannelMoved(f"the hub moved {message['channel']!r}")
+        return dict(message)
 
     def check_alive(self) -> None:
         """PING connections that have been quiet; DeadConnection if one does not answer."""
