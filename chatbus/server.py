@@ -320,6 +320,9 @@ def _conf_value(value: str) -> str:
     return f'"{escaped}"'
 
 
+DEFAULT_USER_LINE = "user default off ~* &* +@all"
+
+
 @dataclass(frozen=True)
 class HubSecurity:
     """How a hub's servers are secured; the default is an open hub.
@@ -344,7 +347,12 @@ class HubSecurity:
 
     def acl_file_text(self) -> str:
         """users.acl as the first start writes it (passwords as SHA-256 only)."""
-        lines = ["user default off resetkeys resetchannels -@all"]
+        # Off, so nobody logs in as it; but with every right, because the
+        # server replays the append-only file's MULTI/EXEC blocks (script
+        # effects) checking them against this user's ACL: without the rights
+        # it drops them, and what was acknowledged is lost at the next start
+        # (valkey-io/valkey#3983, redis/redis#14541).
+        lines = [DEFAULT_USER_LINE]
         if self.admin is not None:
             lines.append(f"user {self.admin.username} on {self.admin.acl_password()} ~* &* +@all")
         if self.replicator is not None:
@@ -618,15 +626,27 @@ class HubProcess:
             )
 
     def _write_security_files(self) -> None:
-        """server.conf at every start; users.acl when there is none yet."""
+        """server.conf at every start; users.acl when there is none yet (and
+        its ``default`` user made right in one written before that mattered)."""
         if not self.security.needs_config:
             return
         if self.security.acl:
             self.data_dir.chmod(0o700)
             if not self.acl_file.exists():
                 write_private(self.acl_file, self.security.acl_file_text())
+            else:
+                self._fix_default_user()
         lines = self.security.config_lines(self.data_dir)
         write_private(self.config_file, "".join(f"{line}\n" for line in lines))
+
+    def _fix_default_user(self) -> None:
+        """A users.acl whose ``default`` user has no rights loses the append-only
+        file's transactions at start (see :data:`DEFAULT_USER_LINE`): give it
+        them, still off."""
+        lines = self.acl_file.read_text(encoding="utf-8").splitlines()
+        fixed = [DEFAULT_USER_LINE if line.startswith("user default ") else line for line in lines]
+        if fixed != lines:
+            write_private(self.acl_file, "".join(f"{line}\n" for line in fixed))
 
     def start(self, ready_timeout: float = 20.0) -> None:
         """Start the server and wait until it answers PING."""
