@@ -42,6 +42,11 @@ USER_COMMANDS = (
     "ssubscribe", "sunsubscribe",
 )  # fmt: skip
 
+# Rules a server may not know (CLIENT SETINFO came with Redis 7.2; Debian's
+# Redis 7.0 refuses the rule): left out on such a server, which never gets
+# the command either (redis-py ignores its refusal).
+OPTIONAL_RULES = frozenset({"+client|setinfo"})
+
 # scrypt cost of the hub secret: as for account passwords (accounts.py).
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "maxmem": 64 * 1024 * 1024, "dklen": 32}
 

@@ -17,7 +17,7 @@ from typing import Any, cast
 
 import redis
 
-from .acl import hub_secret, user_rules
+from .acl import OPTIONAL_RULES, hub_secret, user_rules
 from .config import Settings, display_url
 from .errors import ChatbusError, HubRefused, NameTaken, UnknownUser
 from .hub import Hub, as_text
@@ -91,16 +91,19 @@ class Admin:
             for name, client in nodes:
                 try:
                     for command in commands:
-                        client.execute_command(*command)  # type: ignore[no-untyped-call]
+                        _run_acl_command(client, command)
                     client.execute_command("ACL", "SAVE")  # type: ignore[no-untyped-call]
                 except redis.RedisError as error:
                     failed.append(f"{name}: {str(error).splitlines()[0]}")
-        if failed:
-            raise HubRefused(
-                "the change did not reach every node, so they are out of step: "
-                + "; ".join(failed)
-                + " (run the command again once the node is back)"
-            )
+        if not failed:
+            return
+        if len(failed) == 1 and len(nodes) == 1:
+            raise HubRefused(f"the hub refused the change: {failed[0]}")
+        raise HubRefused(
+            "the change did not reach every node, so they are out of step: "
+            + "; ".join(failed)
+            + " (run the command again once every node answers)"
+        )
 
     def _acl_everywhere(self, name: str) -> dict[str, Any]:
         """``ACL GETUSER name`` on every node, by node (None where missing)."""
@@ -157,6 +160,10 @@ class Admin:
             ):
                 self.hub.redis.delete(key)
             self.hub.redis.hdel(keys.directory, display.lower())
+            # Nobody is left with unread messages from someone who is gone.
+            others = cast(list[bytes], self.hub.redis.hkeys(keys.directory))
+            for other in valid_names(sorted(others)):
+                self.hub.redis.hdel(keys.unread(other), display)
 
     def reset_password(self, name: str, password: str | None = None) -> str:
         """Give ``name`` a new password (generated unless given), end every
@@ -193,6 +200,26 @@ class Admin:
         if stored is None:
             raise UnknownUser(f"no user named {name!r} on this hub")
         return as_text(stored)
+
+
+def _run_acl_command(client: redis.Redis, command: tuple[Any, ...]) -> None:
+    """``command`` on one node, without the optional rules that node does not know."""
+    while True:
+        try:
+            client.execute_command(*command)  # type: ignore[no-untyped-call]
+            return
+        except redis.ResponseError as error:
+            unknown = _unknown_rule(str(error))
+            if unknown not in OPTIONAL_RULES or unknown not in command:
+                raise
+            command = tuple(part for part in command if part != unknown)
+
+
+def _unknown_rule(message: str) -> str | None:
+    """The rule an ACL SETUSER refused as unknown ("... modifier '+x|y': Unknown ...")."""
+    if "Unknown command" not in message or "'" not in message:
+        return None
+    return message.split("'")[1]
 
 
 def generate_password() -> str:
