@@ -35,17 +35,21 @@ class PresenceFollower:
         self.online = OnlineList(0, [])
         self._next_snapshot = 0.0
 
-    def resync(self) -> None:
-        """Take the list again from the hub."""
+    def resync(self, *, only_changes: bool = False) -> None:
+        """Take the list again from the hub, and report it (``only_changes``:
+        only if it differs from the list kept)."""
         seq, names = snapshot(self.hub)
+        before = self.online.names
         self.online = OnlineList(seq, names)
         self._next_snapshot = time.monotonic() + self.hub.settings.lease_ttl
-        self.notify(self.online, None)
+        if not only_changes or self.online.names != before:
+            self.notify(self.online, None)
 
     def resync_if_due(self) -> None:
-        """On a secured hub, a crashed client's lease just runs out: look again."""
+        """On a secured hub, a crashed client's lease just runs out: look again
+        (and say so only when someone came or went)."""
         if self.hub.secured and time.monotonic() >= self._next_snapshot:
-            self.resync()
+            self.resync(only_changes=True)
 
     def handle(self, raw: bytes) -> None:
         """An event from the users channel."""

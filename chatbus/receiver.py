@@ -182,8 +182,10 @@ class Receiver:
         if self._holds_lease:
             try:
                 self.lease.release()
-            except _CONNECTION_ERRORS:
-                log.info("hub unreachable; the lease will expire by itself")
+            except (*_CONNECTION_ERRORS, AccessRefused):
+                # Unreachable, or a secured hub no longer takes this user's key:
+                # the lease runs out by itself.
+                log.info("could not release the lease; it will expire by itself")
             self._holds_lease = False
 
     # -- the thread -------------------------------------------------------

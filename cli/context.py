@@ -81,6 +81,8 @@ class App:
     def peer(self, name: str) -> str:
         """``name`` as registered; UnknownUser if nobody has that name."""
         registered = accounts.registered_name(self.hub, name)
+        if registered is None and self.hub.secured:
+            raise UnknownUser(f"no user named {name!r} on this hub (its admin adds users)")
         if registered is None:
             raise UnknownUser(f"no account named {name!r}; names are registered by 'chatbus login'")
         return registered
