@@ -60,17 +60,22 @@ class DamagedRecord(ChatbusError):
 class HubUnavailable(ChatbusError):
     """The Redis hub cannot be reached or refused the connection."""
 
-    def __init__(self, url: str, reason: str, *, stalled: bool = False) -> None:
+    # What to do when nothing (or nothing chatbus can use) answers at the URL.
+    START_ONE = (
+        "Start one with 'chatbus server' or 'docker compose up -d', or point "
+        "--url/CHATBUS_URL at yours (for a cluster: any node that is up)"
+    )
+
+    def __init__(
+        self, url: str, reason: str, *, stalled: bool = False, advice: str | None = START_ONE
+    ) -> None:
         self.url = url
         self.reason = reason
         # True when the hub stopped answering (a timeout): unlike a refused
         # connection, the last command may have been carried out.
         self.stalled = stalled
-        super().__init__(
-            f"cannot reach the hub at {url} ({reason}). Start one with "
-            "'chatbus server' or 'docker compose up -d', or point --url/CHATBUS_URL at yours "
-            "(for a cluster: any node that is up)"
-        )
+        then = f". {advice}" if advice else ""
+        super().__init__(f"cannot reach the hub at {url} ({reason}){then}")
 
 
 class Unconfirmed(HubUnavailable):

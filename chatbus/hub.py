@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 import redis.exceptions
@@ -192,10 +193,9 @@ class Hub:
         except RedisClusterException as error:
             # Not a RedisError: no node of the cluster answered, or a slot has no owner.
             cause = error.__cause__ or error
-            raise HubUnavailable(self.url, self._why(cause)) from error
+            raise self._unreachable(cause) from error
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
-            stalled = isinstance(error, redis.exceptions.TimeoutError)
-            raise HubUnavailable(self.url, self._why(error), stalled=stalled) from error
+            raise self._unreachable(error) from error
         except redis.exceptions.InvalidResponse as error:
             raise HubUnavailable(
                 self.url, "what answers there is not a Redis server; is it the right port?"
@@ -213,6 +213,11 @@ class Hub:
 
     def access_refused(self) -> AccessRefused:
         """Why a secured hub turned the connection down, and what to do."""
+        if self.credentials is None and urlsplit(self.settings.url).password:
+            return AccessRefused(
+                f"the hub at {self.url} refused the credentials in the URL "
+                "(for chatbus admin: the admin URL in the data dir's admin.url)"
+            )
         if self.credentials is None:
             return AccessRefused(
                 f"the hub at {self.url} is secured: log in with the name and password "
@@ -224,18 +229,23 @@ class Hub:
             f"password was reset): log in again with 'chatbus login {name}', or ask the admin"
         )
 
-    def _why(self, error: BaseException) -> str:
-        """A connection failure's reason, with what to do when it is about TLS."""
+    def _unreachable(self, error: BaseException) -> HubUnavailable:
+        """A connection failure in one line, with what to do (about TLS when
+        that is the trouble: the hub is up then, no use starting one)."""
         text = describe_failure(error)
-        if "CERTIFICATE_VERIFY_FAILED" in text:
-            return (
-                "its TLS certificate is not signed by a CA this client trusts: "
-                "give the hub's CA file (?ssl_ca_certs=PATH in the URL)"
-            )
+        stalled = isinstance(error, redis.exceptions.TimeoutError)
         tls = self.settings.url.startswith("rediss://")
+        if "CERTIFICATE_VERIFY_FAILED" in text:
+            why = "its TLS certificate is not signed by a CA this client trusts"
+            advice = "Give the hub's CA file with --tls-ca FILE (CHATBUS_TLS_CA)"
+            return HubUnavailable(self.url, why, advice=advice)
         if not tls and ("reset by peer" in text or "closed by server" in text.lower()):
-            return f"{text}; if the hub takes only TLS, use a rediss:// URL"
-        return text
+            advice = "If the hub takes only TLS, use a rediss:// URL (and --tls-ca FILE)"
+            return HubUnavailable(self.url, text, stalled=stalled, advice=advice)
+        if tls and stalled:
+            advice = "If the hub does not speak TLS, use a redis:// URL"
+            return HubUnavailable(self.url, text, stalled=stalled, advice=advice)
+        return HubUnavailable(self.url, text, stalled=stalled)
 
     def close(self) -> None:
         with self._lock:

@@ -281,10 +281,9 @@ def _announce_security(security: HubSecurity, data_dir: Path, *, cluster: bool =
         where = f"node-PORT/{ACL_FILE} on every node" if cluster else f"{ACL_FILE} in the data dir"
         click.echo(f"Secured: ACLs on, the default user off; {where} keeps the users.")
         admin_url = shlex.quote(str(data_dir / ADMIN_URL_FILE))
-        click.echo(
-            f"Admin URL (a secret) in {data_dir / ADMIN_URL_FILE}: "
-            f'chatbus admin --admin-url "$(cat {admin_url})" add-user NAME'
-        )
+        click.echo(f"Admin URL (a secret) in {data_dir / ADMIN_URL_FILE}; add people with:")
+        # In the environment, not on a command line, which others can read (ps).
+        click.echo(f'  export CHATBUS_ADMIN_URL="$(cat {admin_url})"; chatbus admin add-user NAME')
     if security.tls is not None:
         click.echo(f"TLS only: clients check the hub with the CA certificate {security.tls.ca}")
 
