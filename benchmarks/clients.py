@@ -7,15 +7,20 @@ throughput and memory scenarios. ``kind`` picks the implementation:
   subscriber reading with ``get_message(timeout=...)``, the usual redis-py idiom;
 * ``chatbus``: :meth:`Mailbox.send` / :meth:`Mailbox.send_many` to a
   :class:`chatbus.receiver.Receiver` thread, the library as the CLI uses it.
+  On a secured hub (:mod:`benchmarks.secured`) each worker's :class:`Hub`
+  logs in as its user, with the secret the harness left in a file (0600) that
+  ``credentials_file`` names, and the library takes the secured send path.
 
 Bodies carry their index and send time (:func:`benchmarks.core.make_body`), so
 the receiver measures latency and counts losses and duplicates the same way
 for every kind.
 """
 
+import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any, Protocol
 
 import redis
@@ -23,11 +28,12 @@ from redis.connection import AbstractConnection
 
 from chatbus.config import Settings
 from chatbus.errors import SessionEnded
-from chatbus.hub import Hub
+from chatbus.hub import Credentials, Hub
 from chatbus.keys import Keys
 from chatbus.messages import Mailbox, Message
 from chatbus.presence import OnlineList, PresenceEvent
 from chatbus.receiver import Receiver
+from chatbus.tls import write_private
 
 from .core import Context, curve, make_body, new_namespace, parse_body, rss_kib, summarize
 from .worker import Control
@@ -44,6 +50,16 @@ def settings_for(config: dict[str, Any]) -> Settings:
         home=Settings().home,
         lease_ttl=config["lease_ttl"],
     )
+
+
+def hub_for(config: dict[str, Any], name: str) -> Hub:
+    """A chatbus Hub acting as ``name``: with that user's own key on a secured hub."""
+    settings = settings_for(config)
+    secrets_file = config.get("credentials_file")
+    if not secrets_file:
+        return Hub(settings)
+    secrets: dict[str, str] = json.loads(Path(secrets_file).read_text())
+    return Hub(settings, Credentials(name.lower(), secrets[name]))
 
 
 def channel_for(config: dict[str, Any], name: str) -> str:
@@ -131,7 +147,7 @@ def receive(config: dict[str, Any], control: Control) -> None:
     tally = Tally(config.get("skip", 0))
     stop_receiving: Callable[[], None]
     if kind == "chatbus":
-        hub = Hub(settings_for(config))
+        hub = hub_for(config, name)
         receiver = Receiver(hub, name, _TallyListener(tally), after_id="0-0")
         receiver.start()
         if not receiver.wait_connected(30):
@@ -162,12 +178,15 @@ def receive(config: dict[str, Any], control: Control) -> None:
             client.close()
 
     control.ready()
+    # The receiver's own requests (on a secured hub: the collect on each bell).
+    round_trips = count_round_trips()
     cpu_before = time.process_time()
     command, _, count = control.command().partition(" ")
     assert command == "expect", command
     tally.wait(int(count), config["drain_idle"])
     report = tally.report()
     report["cpu_s"] = time.process_time() - cpu_before
+    report["round_trips"] = round_trips()
     if config.get("keep_samples"):
         report["samples_us"] = [round(ns / 1000, 1) for ns in tally.latencies_ns]
     report.update(rss_kib())
@@ -206,7 +225,7 @@ class _Sender:
         self.warm_to = config["warmup_to"]
         self.warm_channel = channel_for(config, self.warm_to)
         if self.kind == "chatbus":
-            self.hub = Hub(settings_for(config))
+            self.hub = hub_for(config, config["sender"])
             self.mailbox = Mailbox(self.hub, config["sender"])
             self.client = self.hub.redis
         else:
@@ -305,9 +324,16 @@ class PairServer(Protocol):
     @property
     def url(self) -> str: ...
 
-    def add_accounts(self, namespace: str, names: Iterable[str]) -> None: ...
+    def add_accounts(self, namespace: str, names: Iterable[str]) -> Mapping[str, str] | None: ...
 
     def cpu_seconds(self) -> float: ...
+
+
+def write_secrets(ctx: Context, namespace: str, secrets: Mapping[str, str]) -> str:
+    """A file (0600) of the users' hub secrets, for workers' ``credentials_file``."""
+    path = ctx.hub.work_dir / f"{namespace}.secrets.json"
+    write_private(path, json.dumps(dict(secrets)))
+    return str(path)
 
 
 def run_pair(
@@ -327,15 +353,20 @@ def run_pair(
     Returns what the sender and the receiver reported (the receiver's report
     gains ``hub_cpu_s``, the hub's CPU time meanwhile); with ``keep_samples``
     they include every latency and call time, for pooling several runs.
-    ``server``: where the pair sends (default: the harness's hub).
+    ``server``: where the pair sends (default: the harness's hub). A server
+    whose ``add_accounts`` returns the users' secrets is a secured hub: the
+    workers log in as their users, with the secrets in a file only this
+    user can read (never on a command line).
     """
     target: PairServer = server or ctx.hub
     namespace = new_namespace(scenario)
-    target.add_accounts(namespace, ["alice", "bob", "carol"])
+    secrets = target.add_accounts(namespace, ["alice", "bob", "carol"])
     common = ctx.worker_config(
         namespace=namespace, kind=kind, body_size=ctx.sizes.body_size, keep_samples=keep_samples
     )
     common["url"] = target.url
+    if secrets:
+        common["credentials_file"] = write_secrets(ctx, namespace, secrets)
     expected_seconds = count / rate if rate else count / 1_000
     timeout = 60 + 2 * expected_seconds
     with ctx.workers.group() as start:

@@ -67,6 +67,13 @@ class Sizes:
     cluster_batched: int = 20_000  # per round
     cluster_users: int = 300
     cluster_messages: int = 3_000
+    # Scenario 7, open and secured hubs (one server, 3 masters) in rounds.
+    secured_rounds: int = 3
+    secured_latency_warmup: int = 200  # per round
+    secured_latency_samples: int = 2_400  # in all, per layout
+    secured_single: int = 3_000  # per round
+    secured_batched: int = 10_000  # per round
+    secured_parts: int = 1_500  # per round, one server only: each side apart
     body_size: int = 64
     # A receiver that got nothing for this long has everything it will get.
     drain_idle: float = 2.0
@@ -94,6 +101,12 @@ QUICK = Sizes(
     cluster_batched=200,
     cluster_users=20,
     cluster_messages=60,
+    secured_rounds=1,
+    secured_latency_warmup=10,
+    secured_latency_samples=40,
+    secured_single=60,
+    secured_batched=200,
+    secured_parts=50,
     drain_idle=0.5,
 )
 
