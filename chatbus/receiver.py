@@ -69,6 +69,8 @@ _CONNECTION_ERRORS = (
 _FUTURE_SLACK_MS = 2000
 _SEEN_IDS = 10_000
 _BACKFILL_PAGE = 500
+# A bell is answered once nothing more has arrived, or after this long (s).
+_BELL_WAIT = 0.05
 
 
 class Listener(Protocol):
@@ -144,6 +146,8 @@ class Receiver:
         self._last_key = stream_id_key(after_id)
         self._users_channel = hub.keys.users_channel.encode()
         self._bell_channel = hub.keys.bell_channel(name).encode()
+        self._rung: dict[str, None] = {}  # senders whose bell rang, in order
+        self._rung_since = 0.0
         self._max_announcement = SEND_BATCH * (max_payload(hub.settings.max_body) + 32)
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._clock_offset_ms = 0.0  # the hub's clock minus ours, read at each connect
@@ -269,6 +273,7 @@ class Receiver:
             self._heartbeat()
             self._holds_lease = True
             self.presence.resync()
+            self._rung.clear()  # the collect below answers every bell
             self._collect()
             self._backfill()
             self._connected.set()
@@ -299,10 +304,14 @@ class Receiver:
         next_heartbeat = now + timing.heartbeat
         next_topology_check = now + timing.topology_check
         while not self._stop.is_set():
-            reply = subscriber.get_message(timing.poll)
+            # With bells rung, take what else has arrived, then answer them all.
+            reply = subscriber.get_message(0 if self._rung else timing.poll)
             if reply is not None:
                 self._handle(reply)
             now = time.monotonic()
+            if self._rung and (reply is None or now - self._rung_since > _BELL_WAIT):
+                self._collect(list(self._rung))
+                self._rung.clear()
             if now >= next_heartbeat:
                 self._heartbeat()
                 self.presence.resync_if_due()
@@ -329,7 +338,10 @@ class Receiver:
         if reply["channel"] == self._users_channel:
             self.presence.handle(data)
         elif reply["channel"] == self._bell_channel:
-            self._collect([data.decode(errors="replace")])
+            # Answered once nothing more is waiting: a burst of sends, one collect.
+            if not self._rung:
+                self._rung_since = time.monotonic()
+            self._rung[data.decode(errors="replace")] = None
         elif len(data) > self._max_announcement:
             self.stats.dropped["oversized"] += 1
         else:

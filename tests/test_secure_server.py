@@ -125,7 +125,7 @@ def test_a_secured_hub_writes_a_private_admin_url_and_keeps_its_acl_users_across
     assert admin_url == f"redis://admin:{secret}@127.0.0.1:{port}/0"
     # The path and how to use it are said; the secret itself never is.
     assert f"Admin URL (a secret) in {admin_file}; add people with:" in first.text
-    assert 'export CHATBUS_ADMIN_URL=' in first.text  # not on a command line
+    assert "export CHATBUS_ADMIN_URL=" in first.text  # not on a command line
     assert secret not in first.text
     assert f"Clients connect with: --url redis://127.0.0.1:{port}/0" in first.text
     # On no command line, nor in the ACL file (a SHA-256 there) or the config.
