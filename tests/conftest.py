@@ -21,7 +21,7 @@ from chatbus.hub import Hub
 from chatbus.server import HubProcess, ServerBinary, find_server
 
 # The Redis Cluster fixtures (`cluster`, `own_cluster`) live in their own module.
-pytest_plugins = ["cluster_fixtures", "terminals"]
+pytest_plugins = ["cluster_fixtures", "terminals", "secured_fixtures"]
 
 # Short leases keep the crash tests quick; the default is 10 s.
 TEST_LEASE_TTL = 2.0
