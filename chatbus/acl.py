@@ -34,7 +34,7 @@ USER_COMMANDS = (
     "evalsha", "script|load", "script|exists",
     # the data types chatbus uses, on the keys the patterns allow
     "exists", "del", "pexpireat",
-    "hget", "hgetall", "hset", "hdel", "hexists", "hincrby", "hkeys",
+    "hget", "hmget", "hgetall", "hset", "hdel", "hexists", "hincrby", "hkeys",
     "get", "mget", "set",
     "xadd", "xrange", "xrevrange", "xdel", "xlen",
     "smembers", "srem",

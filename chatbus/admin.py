@@ -8,6 +8,7 @@ and the user's account live in the keyspace, written through the cluster as
 any data.
 """
 
+import json
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -70,10 +71,10 @@ class Admin:
     def _node_clients(self) -> Iterator[list[tuple[str, redis.Redis]]]:
         """A client for every node of the hub (one server: itself)."""
         url = self.settings.url
-        if self.hub.cluster:
-            urls = [(name, at(url, name)) for name in sorted(self.hub.topology.addresses())]
-        else:
-            urls = [(display_url(url), url)]
+        with self.hub.errors():
+            cluster = self.hub.cluster
+            names = self._every_node() if cluster else []
+        urls = [(name, at(url, name)) for name in names] if cluster else [(display_url(url), url)]
         clients = [
             (name, redis.Redis.from_url(node_url, socket_timeout=5, socket_connect_timeout=3))
             for name, node_url in urls
@@ -83,6 +84,18 @@ class Admin:
         finally:
             for _, client in clients:
                 client.close()
+
+    def _every_node(self) -> list[str]:
+        """``host:port`` of every node of the cluster, replicas included, as
+        CLUSTER NODES lists them: the slot map leaves out a replica until its
+        master has been written to, and an ACL it misses locks its users out."""
+        text = as_text(self.hub.redis.execute_command("CLUSTER", "NODES"))  # type: ignore[no-untyped-call]
+        names = []
+        for row in text.splitlines():
+            fields = row.split()
+            if len(fields) > 2 and "noaddr" not in fields[2].split(","):
+                names.append(fields[1].split("@")[0])
+        return sorted(names)
 
     def _on_every_node(self, *commands: tuple[Any, ...]) -> None:
         """Run ``commands`` then ACL SAVE on every node; every failure is said."""
@@ -121,6 +134,12 @@ class Admin:
         validate_name(name)
         password = password or generate_password()
         keys = self.keys
+        if any(self._acl_everywhere(name.lower()).values()):
+            # ACL users are the hub's, not a namespace's: one name, one person.
+            raise NameTaken(
+                f"the hub has a user named {name!r} already (perhaps in another namespace: "
+                "a secured hub's user names are the hub's); choose another name"
+            )
         with self.hub.errors():
             if not self.hub.redis.hsetnx(keys.directory, name.lower(), name):
                 raise NameTaken(f"there is a user named {name!r} already")
@@ -143,6 +162,7 @@ class Admin:
         off at once and cannot come back) and its account and data."""
         display = self._existing(name)
         self._on_every_node(("ACL", "DELUSER", name.lower()))
+        self._take_offline(display)
         keys = self.keys
         with self.hub.errors():
             senders = cast(set[bytes], self.hub.redis.smembers(keys.senders(name)))
@@ -168,7 +188,7 @@ class Admin:
     def reset_password(self, name: str, password: str | None = None) -> str:
         """Give ``name`` a new password (generated unless given), end every
         session and cut off every running client; the password."""
-        self._existing(name)
+        display = self._existing(name)
         password = password or generate_password()
         secret = hub_secret(self.settings.namespace, name, password)
         self._on_every_node(
@@ -177,7 +197,17 @@ class Admin:
         )
         with self.hub.errors():
             self.hub.redis.delete(self.keys.sessions(name))
+        self._take_offline(display)
         return password
+
+    def _take_offline(self, display: str) -> None:
+        """End ``display``'s presence now (their clients were cut off), and say so."""
+        keys = self.keys
+        with self.hub.errors():
+            self.hub.redis.delete(keys.lease_of(display))
+            if self.hub.redis.delete(keys.online_until(display)):
+                claim = json.dumps({"type": "leave", "name": display})
+                self.hub.redis.execute_command("SPUBLISH", keys.users_channel, claim)  # type: ignore[no-untyped-call]
 
     def list_users(self) -> list[UserRow]:
         """Every user in the directory, and the nodes that lack their ACL user."""

@@ -6,16 +6,18 @@
 -- ARGV[1] the user's inbox channel, ARGV[2] approximate mailbox length to keep,
 -- ARGV[3] the sender's name in key form (lower case), ARGV[4] the user's name
 -- in key form, ARGV[5] the largest encoded envelope taken (bytes),
--- ARGV[6] how many entries to take at most
+-- ARGV[6] how many entries to take at most, ARGV[7] the sender's display
+-- name (from the directory): the unread field to bump
 -- Moves the entries in order (XADD to the mailbox, XDEL from the stream),
--- bumps the unread count of the sender (as the envelopes spell the name) and
+-- bumps the unread count of the sender (ARGV[7], not as the envelopes spell
+-- the name: one field per sender, whatever the case they write it in) and
 -- announces the new mailbox entries on the inbox channel, as deliver.lua does.
 -- A stream left empty is deleted and its sender taken out of the set, so
 -- names nobody writes under do not pile up there (a sender's next message
 -- adds its name again; its bell names it meanwhile).
 -- Returns {moved, dropped}.
 local entries = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', ARGV[6])
-local lines, taken, dropped, spelled = {}, {}, 0, nil
+local lines, taken, dropped = {}, {}, 0
 for _, entry in ipairs(entries) do
   taken[#taken + 1] = entry[1]
   local encoded = nil
@@ -32,7 +34,6 @@ for _, entry in ipairs(entries) do
       and string.lower(envelope['to']) == ARGV[4] then
     local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'm', encoded)
     lines[#lines + 1] = id .. ' ' .. encoded
-    spelled = envelope['from']
   else
     dropped = dropped + 1
   end
@@ -45,7 +46,7 @@ if redis.call('XLEN', KEYS[3]) == 0 then
   redis.call('SREM', KEYS[4], ARGV[3])
 end
 if #lines > 0 then
-  redis.call('HINCRBY', KEYS[2], spelled, #lines)
+  redis.call('HINCRBY', KEYS[2], ARGV[7], #lines)
   redis.call('SPUBLISH', ARGV[1], table.concat(lines, '\n'))
 end
 return {#lines, dropped}

@@ -144,6 +144,7 @@ class Mailbox:
         self.hub = hub
         self.owner = owner
         self.max_body = hub.settings.max_body
+        self._displays: dict[str, str] = {}  # a secured hub's senders, as spelled
 
     def send(self, recipient: str, body: str) -> Message:
         """Send one message; returns it as stored in the recipient's mailbox."""
@@ -188,12 +189,14 @@ class Mailbox:
         if len(envelopes) > SEND_BATCH:
             raise ValueError(f"at most {SEND_BATCH} envelopes per delivery")
         payloads = [envelope.encode() for envelope in envelopes]
-        if self.hub.cluster and patient:
+        with self.hub.errors():  # the first use connects: a refusal is said as ours
+            cluster = self.hub.cluster
+        if cluster and patient:
             replies = self._through_failover(recipient, payloads, retry)
         else:
             with self.hub.errors():
                 calls = self._calls(recipient, payloads, retry)
-                replies = lua.run_calls(self.hub.topology, calls, confirm=self.hub.cluster)
+                replies = lua.run_calls(self.hub.topology, calls, confirm=cluster)
         return self._stored(recipient, envelopes, replies)
 
     def _calls(self, recipient: str, payloads: list[bytes], retry: bool) -> list[lua.Call]:
@@ -274,7 +277,9 @@ class Mailbox:
         todo = [name.lower() for name in senders if is_valid_name(name)]
         while todo:
             with self.hub.errors():
-                replies = lua.run_calls(self.hub.topology, [self._ingest(s) for s in todo])
+                shown = self._display_names(todo)
+                calls = [self._ingest(sender, shown[sender]) for sender in todo]
+                replies = lua.run_calls(self.hub.topology, calls)
             if forged := sum(int(bad) for _, bad in replies):
                 dropped["forged-sender"] += forged
             # A full page: that sender has written more meanwhile.
@@ -282,7 +287,18 @@ class Mailbox:
             todo = [sender for sender, (moved, bad) in taken if moved + bad >= INGEST_PAGE]
         return dropped
 
-    def _ingest(self, sender: str) -> lua.ScriptCall:
+    def _display_names(self, senders: list[str]) -> dict[str, str]:
+        """The directory's spelling of each sender (key form if it has none: a
+        removed user), asked once per sender and kept."""
+        unknown = [s for s in senders if s not in self._displays]
+        if unknown:
+            found = self.hub.redis.hmget(self.hub.keys.directory, unknown)
+            for sender, display in zip(unknown, found, strict=True):
+                spelled = as_text(display) if display is not None else sender
+                self._displays[sender] = spelled if same_name(spelled, sender) else sender
+        return {s: self._displays[s] for s in senders}
+
+    def _ingest(self, sender: str, display: str) -> lua.ScriptCall:
         keys, settings = self.hub.keys, self.hub.settings
         stream_keys = [
             keys.mailbox(self.owner),
@@ -300,6 +316,7 @@ class Mailbox:
                 self.owner.lower(),
                 max_payload(self.max_body),
                 INGEST_PAGE,
+                display,
             ],
         )
 

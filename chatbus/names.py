@@ -10,11 +10,18 @@ _NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
 # Valid names joined by line breaks: a whole list checked in one match.
 _NAME_LINES = re.compile(rb"[A-Za-z0-9_-]{1,32}(?:\n[A-Za-z0-9_-]{1,32})*")
 NAME_RULE = "1-32 characters: letters A-Z a-z, digits 0-9, '_' and '-'"
+# The hash tags of shared keys (``NS:{presence}:...``, ``NS:{directory}:...``):
+# a user of that name would own them on a secured hub, whose rules give each
+# user ``NS:{name}:*``. No user may be called so, in any case.
+RESERVED = frozenset({"presence", "directory"})
+_RESERVED_IN = re.compile(rb"(?:^|\n)(?:presence|directory)(?:\n|$)", re.IGNORECASE)
 
 
 def is_valid_name(name: object) -> TypeGuard[str]:
     """True when ``name`` is a string a user could register."""
-    return isinstance(name, str) and _NAME.fullmatch(name) is not None
+    return (
+        isinstance(name, str) and _NAME.fullmatch(name) is not None and name.lower() not in RESERVED
+    )
 
 
 def valid_names(stored: Sequence[bytes]) -> list[str]:
@@ -25,7 +32,7 @@ def valid_names(stored: Sequence[bytes]) -> list[str]:
     that is about 20 times faster than checking each name.
     """
     joined = b"\n".join(stored)
-    if _NAME_LINES.fullmatch(joined):
+    if _NAME_LINES.fullmatch(joined) and not _RESERVED_IN.search(joined):
         names = joined.decode("ascii").split("\n")
         # An entry holding a line break splits in two: then check one by one.
         if len(names) == len(stored):
@@ -36,6 +43,8 @@ def valid_names(stored: Sequence[bytes]) -> list[str]:
 
 def validate_name(name: str) -> str:
     """Return ``name`` unchanged, or raise InvalidName saying what is allowed."""
+    if name.lower() in RESERVED:
+        raise InvalidName(f"the name {name!r} is reserved (for chatbus's own keys): choose another")
     if not is_valid_name(name):
         shown = name if len(name) <= 40 else name[:40] + "..."
         raise InvalidName(f"invalid name {shown!r}: use {NAME_RULE}")

@@ -95,3 +95,11 @@ def test_a_list_of_names_from_the_hub_keeps_exactly_the_valid_ones(stored: list[
 
 def test_an_entry_holding_a_line_break_is_not_taken_for_two_names() -> None:
     assert valid_names([b"alice", b"bob\ncarol"]) == ["alice"]
+
+
+@pytest.mark.parametrize("name", ["presence", "Directory", "PRESENCE"])
+def test_the_tags_of_shared_keys_are_nobodys_name(name: str) -> None:
+    with pytest.raises(InvalidName, match="is reserved"):
+        validate_name(name)
+    assert not is_valid_name(name)
+    assert valid_names([b"alice", name.encode(), b"bob"]) == ["alice", "bob"]

@@ -141,7 +141,7 @@ def test_the_admin_resets_and_removes_users(chatbus: Chatbus, secured: SecuredCh
     assert chatbus.ok("admin", "remove-user", "dave").output == "Removed dave.\n"
     assert chatbus.ok("admin", "list").output == "carol\n"
     error = one_line_error(chatbus("send", "dave", "are you there?", "--as", "carol"))
-    assert "no account named 'dave'" in error
+    assert "no user named 'dave' on this hub" in error
 
 
 def test_a_user_added_on_a_new_cluster_logs_in_through_any_of_its_nodes(
