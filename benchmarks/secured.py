@@ -44,7 +44,8 @@ import math
 import statistics
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ from redis.cluster import RedisCluster
 from chatbus.acl import hub_secret
 from chatbus.admin import Admin
 from chatbus.config import Settings
+from chatbus.errors import UnknownUser
 from chatbus.local_cluster import LocalCluster
 from chatbus.messages import SEND_BATCH, Mailbox
 from chatbus.server import HubProcess, ServerBinary, ServerError, prepare_security
@@ -124,6 +126,7 @@ class Target:
         self.admin_url = admin_url
         self.home = home
         self._stop = stop
+        self._added: list[str] = []  # the namespace whose users exist now
 
     @property
     def url(self) -> str:
@@ -133,18 +136,28 @@ class Target:
         if self.admin_url is None:
             self.servers.add_accounts(namespace, names)
             return None
+        names = list(names)
+        # A secured hub's user names are the hub's: the previous round's go first.
+        for earlier in self._added:
+            with self._admin(earlier) as admin:
+                for name in names:
+                    with suppress(UnknownUser):
+                        admin.remove_user(name)
+        self._added = [namespace]
+        with self._admin(namespace) as admin:
+            return {name: hub_secret(namespace, name, admin.add_user(name)) for name in names}
+
+    @contextmanager
+    def _admin(self, namespace: str) -> Iterator[Admin]:
+        assert self.admin_url is not None
         settings = Settings(
             url=self.admin_url, namespace=namespace, home=self.home, lease_ttl=BENCH_LEASE_TTL
         )
         admin = Admin(settings)
         try:
-            secrets = {}
-            for name in names:
-                password = admin.add_user(name)
-                secrets[name] = hub_secret(namespace, name, password)
+            yield admin
         finally:
             admin.close()
-        return secrets
 
     def cpu_seconds(self) -> float:
         return self.servers.cpu_seconds()
