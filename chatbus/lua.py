@@ -137,9 +137,9 @@ def _run_single(node: Node, calls: Sequence[Call]) -> list[Any]:
     """
     commands = [call.command() for call in calls]
     try:
-        [replies] = _round_trips([(node, commands)])
+        replies = _round_trip(node.client.connection_pool, commands)
     except redis.ConnectionError:  # a pooled socket the hub closed: once more
-        [replies] = _round_trips([(node, commands)])
+        replies = _round_trip(node.client.connection_pool, commands)
     missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
     if missing:
         for index, reply in _load_and_rerun(node, calls, missing).items():
@@ -222,6 +222,28 @@ def _load_and_rerun(node: Node, calls: Sequence[Call], missing: list[int]) -> di
     return dict(zip(missing, answers[len(loads) :], strict=True))
 
 
+def _round_trip(pool: redis.ConnectionPool, commands: list[tuple[Arg, ...]]) -> list[Any]:
+    """One node's commands on one connection, every reply read (errors as values)."""
+    connection = pool.get_connection()
+    try:
+        packed = connection.pack_commands(commands)  # type: ignore[no-untyped-call]
+        connection.send_packed_command(packed)  # type: ignore[no-untyped-call]
+        return [_reply(connection) for _ in commands]
+    except BaseException:
+        # Whatever was half sent or half read, the connection is out of step.
+        connection.disconnect()  # type: ignore[no-untyped-call]
+        raise
+    finally:
+        pool.release(connection)
+
+
+def _reply(connection: Any) -> Any:
+    try:
+        return connection.read_response()
+    except redis.exceptions.ResponseError as error:
+        return error
+
+
 def _round_trips(work: list[tuple[Node, list[tuple[Arg, ...]]]]) -> list[list[Any]]:
     """Send each node its commands, then read every reply (errors as values)."""
     taken: list[tuple[redis.ConnectionPool, Any]] = []
@@ -234,13 +256,7 @@ def _round_trips(work: list[tuple[Node, list[tuple[Arg, ...]]]]) -> list[list[An
             connection.send_packed_command(packed)  # type: ignore[no-untyped-call]
         results: list[list[Any]] = []
         for (_, connection), (_, commands) in zip(taken, work, strict=True):
-            replies: list[Any] = []
-            for _ in commands:
-                try:
-                    replies.append(connection.read_response())
-                except redis.exceptions.ResponseError as error:
-                    replies.append(error)
-            results.append(replies)
+            results.append([_reply(connection) for _ in commands])
         return results
     except BaseException:
         # Whatever was half sent or half read, these connections are out of step.

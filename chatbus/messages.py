@@ -189,14 +189,13 @@ class Mailbox:
         if len(envelopes) > SEND_BATCH:
             raise ValueError(f"at most {SEND_BATCH} envelopes per delivery")
         payloads = [envelope.encode() for envelope in envelopes]
-        with self.hub.errors():  # the first use connects: a refusal is said as ours
+        with self.hub.errors():  # the first use of the hub connects: errors said as ours
             cluster = self.hub.cluster
-        if cluster and patient:
-            replies = self._through_failover(recipient, payloads, retry)
-        else:
-            with self.hub.errors():
+            if not (cluster and patient):
                 calls = self._calls(recipient, payloads, retry)
                 replies = lua.run_calls(self.hub.topology, calls, confirm=cluster)
+                return self._stored(recipient, envelopes, replies)
+        replies = self._through_failover(recipient, payloads, retry)
         return self._stored(recipient, envelopes, replies)
 
     def _calls(self, recipient: str, payloads: list[bytes], retry: bool) -> list[lua.Call]:
