@@ -18,23 +18,21 @@
 if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 0 then
   return false
 end
-local function envelope_id(encoded)
-  return string.match(encoded, '"id":"(%x+)"') or false
-end
-local stored = {}
-local window = tonumber(ARGV[4])
-if window > 0 then
-  for _, entry in ipairs(redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', window)) do
+-- On a retry: the ids an earlier try stored (the first "id" of each entry).
+local stored = nil
+if ARGV[4] ~= '0' then
+  stored = {}
+  for _, entry in ipairs(redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', ARGV[4])) do
     local fields = entry[2]
     for j = 1, #fields, 2 do
-      local id = fields[j] == 'm' and envelope_id(fields[j + 1])
+      local id = fields[j] == 'm' and string.match(fields[j + 1], '"id":"(%x+)"')
       if id then stored[id] = entry[1] end
     end
   end
 end
 local ids, lines = {}, {}
 for i = 6, #ARGV do
-  local id = window > 0 and stored[envelope_id(ARGV[i]) or ''] or nil
+  local id = stored and stored[string.match(ARGV[i], '"id":"(%x+)"') or '']
   if not id then
     id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'm', ARGV[i])
     lines[#lines + 1] = id .. ' ' .. ARGV[i]

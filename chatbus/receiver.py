@@ -303,6 +303,7 @@ class Receiver:
         now = time.monotonic()
         next_heartbeat = now + timing.heartbeat
         next_topology_check = now + timing.topology_check
+        next_liveness_check = now
         while not self._stop.is_set():
             # With bells rung, take what else has arrived, then answer them all.
             reply = subscriber.get_message(0 if self._rung else timing.poll)
@@ -319,7 +320,9 @@ class Receiver:
             if self.hub.cluster and now >= next_topology_check:
                 self._check_topology(subscriber)
                 next_topology_check = now + timing.topology_check
-            subscriber.check_alive()
+            if reply is None or now >= next_liveness_check:  # not for every message
+                subscriber.check_alive()
+                next_liveness_check = now + timing.poll
 
     def _check_topology(self, subscriber: Subscriber) -> None:
         """The doorbell's safety net on a cluster: a channel that moved without

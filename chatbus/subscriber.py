@@ -134,7 +134,7 @@ class Subscriber:
         link.ping_sent = None
         if message["type"] == "sunsubscribe":
             raise ChannelMoved(f"the hub moved {message['channel']!r}")
-        return dict(message)
+        return message
 
     def check_alive(self) -> None:
         """PING connections that have been quiet; DeadConnection if one does not answer."""
