@@ -17,9 +17,11 @@ for every kind.
 """
 
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,7 +32,7 @@ from chatbus.config import Settings
 from chatbus.errors import SessionEnded
 from chatbus.hub import Credentials, Hub
 from chatbus.keys import Keys
-from chatbus.messages import Mailbox, Message
+from chatbus.messages import SEND_BATCH, Mailbox, Message
 from chatbus.presence import OnlineList, PresenceEvent
 from chatbus.receiver import Receiver
 from chatbus.tls import write_private
@@ -398,3 +400,54 @@ def run_pair(
         received = receiver.result(timeout)
         received["hub_cpu_s"] = target.cpu_seconds() - hub_cpu_before
     return sent, received
+
+
+@dataclass(frozen=True)
+class PairSizes:
+    """How many messages one pair measurement sends, per mode."""
+
+    latency_samples: int  # over all rounds
+    latency_warmup: int
+    rounds: int
+    single: int
+    batched: int
+
+
+def measure_pair(
+    ctx: Context, scenario: str, server: PairServer, sizes: PairSizes, mode: str
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """One chatbus pair on ``server`` in ``mode`` (latency, single, batched):
+    the sender's and the receiver's reports, and the figures every scenario
+    keeps of them."""
+    warmup, rate, batch = 0, 0.0, 1
+    if mode == "latency":
+        warmup, rate = sizes.latency_warmup, ctx.sizes.latency_rate
+        count = warmup + math.ceil(sizes.latency_samples / sizes.rounds)
+    elif mode == "single":
+        count = sizes.single
+    else:
+        count, batch = sizes.batched, SEND_BATCH
+    sent, received = run_pair(
+        ctx,
+        scenario,
+        "chatbus",
+        count=count,
+        skip=warmup,
+        rate=rate,
+        batch=batch,
+        keep_samples=mode == "latency",
+        server=server,
+    )
+    messages = sent["sent"]
+    elapsed = (received["last_ns"] - sent["start_ns"]) / 1e9
+    figures = {
+        "sent": messages,
+        "received": received["received"],
+        "duplicates": received["duplicates"],
+        "end_to_end_per_s": received["received"] / elapsed,
+        "sender_cpu_us_per_message": 1e6 * sent["cpu_s"] / messages,
+        "receiver_cpu_us_per_message": 1e6 * received["cpu_s"] / messages,
+        "latency_samples_us": received.get("samples_us", []),
+        "call_samples_us": sent.get("call_samples_us", []),
+    }
+    return sent, received, figures

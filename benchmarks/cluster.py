@@ -44,11 +44,11 @@ from redis.cluster import RedisCluster
 
 from chatbus.hub import Hub
 from chatbus.keys import Keys
-from chatbus.local_cluster import BUS_PORT_OFFSET, LocalCluster
-from chatbus.messages import SEND_BATCH, Mailbox
-from chatbus.server import ServerBinary, ServerError, port_in_use
+from chatbus.local_cluster import LocalCluster, free_base_port
+from chatbus.messages import Mailbox
+from chatbus.server import ServerBinary, ServerError
 
-from .clients import run_pair, settings_for
+from .clients import PairSizes, measure_pair, settings_for
 from .core import Context, Row, ScenarioResult, curve, make_body, new_namespace, summarize
 from .worker import Control
 
@@ -57,9 +57,6 @@ TITLE = "Redis Cluster: DMs on 1 and 3 masters, WAIT, spread over masters"
 
 # Commands that are the harness's own readings, not the clients' traffic.
 _PROBES = frozenset({"info", "dbsize"})
-# Ports for nodes and their buses: below the kernel's ephemeral range.
-_LOWEST_PORT = 10000
-_EPHEMERAL_START = 32768
 _SPREAD_SEED = 9
 _SPREAD_WARMUP = 30
 
@@ -204,25 +201,13 @@ class Servers:
         self.cluster.stop()
 
 
-def _free_base_port(count: int) -> int:
-    highest = _EPHEMERAL_START - BUS_PORT_OFFSET - count
-    for _ in range(100):
-        base = random.randrange(_LOWEST_PORT, highest)
-        if not any(
-            port_in_use("127.0.0.1", port) or port_in_use("127.0.0.1", port + BUS_PORT_OFFSET)
-            for port in range(base, base + count)
-        ):
-            return base
-    raise RuntimeError(f"no {count} free ports (and bus ports) in {_LOWEST_PORT}-{highest}")
-
-
 def _start_cluster(binary: ServerBinary, layout: Layout, data_dir: Path) -> LocalCluster:
     """A healthy local cluster on free ports; another try if a port got taken meanwhile."""
     count = layout.masters * (1 + layout.replicas)
     for attempt in range(3):
         cluster = LocalCluster(
             binary,
-            _free_base_port(count),
+            free_base_port(count),
             data_dir / f"attempt-{attempt}",
             masters=layout.masters,
             replicas=layout.replicas,
@@ -380,40 +365,16 @@ def _node_figures(
 
 def _pair(ctx: Context, servers: Servers, mode: str) -> dict[str, Any]:
     sizes = ctx.sizes
-    warmup, rate, batch = 0, 0.0, 1
-    if mode == "latency":
-        per_round = math.ceil(sizes.cluster_latency_samples / sizes.cluster_rounds)
-        warmup, rate = sizes.cluster_latency_warmup, sizes.latency_rate
-        count = warmup + per_round
-    elif mode == "single":
-        count = sizes.cluster_single
-    else:
-        count, batch = sizes.cluster_batched, SEND_BATCH
-    sent, received = run_pair(
-        ctx,
-        NAME,
-        "chatbus",
-        count=count,
-        skip=warmup,
-        rate=rate,
-        batch=batch,
-        keep_samples=mode == "latency",
-        server=servers,
+    pair_sizes = PairSizes(
+        sizes.cluster_latency_samples,
+        sizes.cluster_latency_warmup,
+        sizes.cluster_rounds,
+        sizes.cluster_single,
+        sizes.cluster_batched,
     )
+    sent, _, figures = measure_pair(ctx, NAME, servers, pair_sizes, mode)
     per_node = servers.last_window()
-    elapsed = (received["last_ns"] - sent["start_ns"]) / 1e9
-    return {
-        "sent": sent["sent"],
-        "received": received["received"],
-        "duplicates": received["duplicates"],
-        "end_to_end_per_s": received["received"] / elapsed,
-        "sender_cpu_us_per_message": 1e6 * sent["cpu_s"] / sent["sent"],
-        "receiver_cpu_us_per_message": 1e6 * received["cpu_s"] / sent["sent"],
-        "latency_samples_us": received.get("samples_us", []),
-        "call_samples_us": sent.get("call_samples_us", []),
-        "per_node": per_node,
-        **_node_figures(servers, per_node, sent["sent"]),
-    }
+    return {**figures, "per_node": per_node, **_node_figures(servers, per_node, sent["sent"])}
 
 
 def _median_by_node(ones: list[dict[str, Any]], key: str) -> dict[str, float]:

@@ -59,9 +59,9 @@ import redis
 
 from chatbus import lua
 from chatbus.keys import Keys
-from chatbus.local_cluster import BUS_PORT_OFFSET, LocalCluster
+from chatbus.local_cluster import LocalCluster, free_base_port
 from chatbus.presence import presence_call
-from chatbus.server import HubProcess, find_server, port_in_use
+from chatbus.server import HubProcess, find_server
 
 from .core import free_port, summarize
 
@@ -143,7 +143,7 @@ def own_hub(maxclients: int = 1000, *, cluster: bool = False) -> Iterator[OwnHub
     with tempfile.TemporaryDirectory(prefix="chatbus-presence-scale-") as work:
         stop: Callable[[], object]
         if cluster:
-            nodes = LocalCluster(binary, _free_base_port(6), Path(work), masters=3, replicas=1)
+            nodes = LocalCluster(binary, free_base_port(6), Path(work), masters=3, replicas=1)
             stop = nodes.stop
             try:
                 nodes.start(timeout=90)
@@ -166,19 +166,6 @@ def own_hub(maxclients: int = 1000, *, cluster: bool = False) -> Iterator[OwnHub
         finally:
             client.close()
             stop()
-
-
-def _free_base_port(count: int) -> int:
-    """``count`` free ports, with their cluster bus ports, below the ephemeral range."""
-    for _ in range(100):
-        base = random.randrange(10_000, 32_768 - BUS_PORT_OFFSET - count)
-        ports = range(base, base + count)
-        if not any(
-            port_in_use("127.0.0.1", p) or port_in_use("127.0.0.1", p + BUS_PORT_OFFSET)
-            for p in ports
-        ):
-            return base
-    raise RuntimeError(f"no {count} free ports for a cluster")
 
 
 def raise_fd_limit(wanted: int) -> None:

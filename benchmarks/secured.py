@@ -40,7 +40,6 @@ by bob's collect, one after the other: what the sending side costs without
 a receiver competing for the cores, and what the collect adds.
 """
 
-import math
 import statistics
 import time
 from collections import Counter
@@ -56,13 +55,13 @@ from chatbus.acl import hub_secret
 from chatbus.admin import Admin
 from chatbus.config import Settings
 from chatbus.errors import UnknownUser
-from chatbus.local_cluster import LocalCluster
+from chatbus.local_cluster import LocalCluster, free_base_port
 from chatbus.messages import SEND_BATCH, Mailbox
 from chatbus.server import HubProcess, ServerBinary, ServerError, prepare_security
 
-from .clients import hub_for, run_pair, write_secrets
+from .clients import PairSizes, hub_for, measure_pair, write_secrets
 from .cluster import Layout as NodesLayout
-from .cluster import NodeInfo, Reading, Servers, _delta, _free_base_port, _node_figures
+from .cluster import NodeInfo, Reading, Servers, _delta, _node_figures
 from .core import (
     BENCH_LEASE_TTL,
     Context,
@@ -200,7 +199,7 @@ def _single(binary: ServerBinary, layout: Layout, work_dir: Path, attempt: int) 
 
 
 def _cluster(binary: ServerBinary, layout: Layout, work_dir: Path, attempt: int) -> Target:
-    base = _free_base_port(layout.masters)
+    base = free_base_port(layout.masters)
     data_dir = work_dir / f"attempt-{attempt}"
     security = prepare_security(data_dir, secure=layout.secure, tls=False, bind=BIND, port=base)
     cluster = LocalCluster(binary, base, data_dir, masters=layout.masters, security=security)
@@ -237,46 +236,26 @@ def _start(ctx: Context, layout: Layout) -> Target:
 
 def _pair(ctx: Context, target: Target, mode: str) -> dict[str, Any]:
     sizes = ctx.sizes
-    warmup, rate, batch = 0, 0.0, 1
-    if mode == "latency":
-        per_round = math.ceil(sizes.secured_latency_samples / sizes.secured_rounds)
-        warmup, rate = sizes.secured_latency_warmup, sizes.latency_rate
-        count = warmup + per_round
-    elif mode == "single":
-        count = sizes.secured_single
-    else:
-        count, batch = sizes.secured_batched, SEND_BATCH
-    sent, received = run_pair(
-        ctx,
-        NAME,
-        "chatbus",
-        count=count,
-        skip=warmup,
-        rate=rate,
-        batch=batch,
-        keep_samples=mode == "latency",
-        server=target,
+    pair_sizes = PairSizes(
+        sizes.secured_latency_samples,
+        sizes.secured_latency_warmup,
+        sizes.secured_rounds,
+        sizes.secured_single,
+        sizes.secured_batched,
     )
+    sent, received, figures = measure_pair(ctx, NAME, target, pair_sizes, mode)
     per_node = target.servers.last_window()
     messages = sent["sent"]
-    elapsed = (received["last_ns"] - sent["start_ns"]) / 1e9
     commands: Counter[str] = Counter()
     for change in per_node.values():
         commands.update(change["calls"])
     return {
-        "sent": messages,
-        "received": received["received"],
-        "duplicates": received["duplicates"],
-        "end_to_end_per_s": received["received"] / elapsed,
-        "sender_cpu_us_per_message": 1e6 * sent["cpu_s"] / messages,
-        "receiver_cpu_us_per_message": 1e6 * received["cpu_s"] / messages,
+        **figures,
         "sender_round_trips_per_message": sent["round_trips"] / messages,
         "receiver_round_trips_per_message": received["round_trips"] / messages,
         "commands_by_name_per_message": {
             name: count / messages for name, count in sorted(commands.items())
         },
-        "latency_samples_us": received.get("samples_us", []),
-        "call_samples_us": sent.get("call_samples_us", []),
         "per_node": per_node,
         **_node_figures(target.servers, per_node, messages),
     }

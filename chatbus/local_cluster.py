@@ -31,6 +31,7 @@ as the admin, over TLS when on.
 
 import contextlib
 import ipaddress
+import random
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -615,3 +616,24 @@ def _check_bind(bind: str) -> None:
 
 def _listed(ports: Iterable[int]) -> str:
     return ", ".join(str(port) for port in sorted(ports))
+
+
+# Ports for nodes and their buses stay below the kernel's ephemeral range
+# (32768-60999), where other sockets take theirs by chance.
+_LOWEST_PORT = 10000
+_EPHEMERAL_START = 32768
+
+
+def free_base_port(count: int, bind: str = "127.0.0.1") -> int:
+    """A base port with ``count`` free ports from it, and their bus ports free too.
+
+    Random, so that runs on the same machine at the same time seldom pick
+    the same ports; one taken meanwhile shows when a node starts.
+    """
+    highest = _EPHEMERAL_START - BUS_PORT_OFFSET - count
+    for _ in range(100):
+        base = random.randrange(_LOWEST_PORT, highest)
+        ports = range(base, base + count)
+        if not any(port_in_use(bind, p) or port_in_use(bind, p + BUS_PORT_OFFSET) for p in ports):
+            return base
+    raise ServerError(f"no {count} free ports with free bus ports in {_LOWEST_PORT}-{highest}")

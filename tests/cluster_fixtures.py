@@ -11,7 +11,6 @@ replica has had its first copy, so it can take over.
 in as the admin, and ``client(port)`` gives an admin client of one node.
 """
 
-import random
 import re
 import selectors
 import signal
@@ -23,12 +22,11 @@ from pathlib import Path
 import pytest
 from helpers import CHATBUS
 
-from chatbus.local_cluster import BUS_PORT_OFFSET, LocalCluster, NodeRole, cluster_problem
+from chatbus.local_cluster import LocalCluster, NodeRole, cluster_problem, free_base_port
 from chatbus.server import (
     ServerBinary,
     ServerError,
     find_server,
-    port_in_use,
     prepare_security,
     read_security,
 )
@@ -36,25 +34,6 @@ from chatbus.server import (
 MASTERS = 3
 REPLICAS = 1
 NODE_TIMEOUT_MS = 2000
-# Ports for nodes and their buses stay below the kernel's ephemeral range
-# (32768-60999), where free_port() and outgoing connections take theirs.
-_LOWEST_PORT = 10000
-_EPHEMERAL_START = 32768
-
-
-def free_base_port(count: int, bind: str = "127.0.0.1") -> int:
-    """A base port with ``count`` free ports from it, and their bus ports free too.
-
-    Random, so that test runs on the same machine at the same time seldom
-    pick the same ports; a clash left is caught by :func:`start_cluster`.
-    """
-    highest = _EPHEMERAL_START - BUS_PORT_OFFSET - count
-    for _ in range(100):
-        base = random.randrange(_LOWEST_PORT, highest)
-        ports = range(base, base + count)
-        if not any(port_in_use(bind, p) or port_in_use(bind, p + BUS_PORT_OFFSET) for p in ports):
-            return base
-    raise RuntimeError(f"no {count} free ports with free bus ports in {_LOWEST_PORT}-{highest}")
 
 
 def start_cluster(
