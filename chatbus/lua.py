@@ -143,7 +143,7 @@ def _run_single(node: Node, calls: Sequence[Call]) -> list[Any]:
     missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
     if missing:
         for index, reply in _load_and_rerun(node, calls, missing).items():
-            replies[index] = reply
+            replies[index] = reply  # one server: nothing to confirm
     for reply in replies:
         if isinstance(reply, Exception):
             raise reply
@@ -191,7 +191,10 @@ def _run_batches(
         replies.update(zip(batch.indexes, answers, strict=True))
         missing = [i for i in batch.indexes if isinstance(replies[i], NoScriptError)]
         if missing:
-            replies.update(_load_and_rerun(batch.node, calls, missing))
+            # The WAIT above confirmed nothing of these (they wrote nothing):
+            # the rerun is confirmed on its own.
+            rerun = _Batch(batch.node, missing, batch.asking, batch.wait)
+            replies.update(_load_and_rerun(batch.node, calls, missing, rerun, topology))
     return replies
 
 
@@ -214,12 +217,28 @@ def _check_confirmed(topology: Topology, call: Call, acknowledged: Any) -> None:
         raise NotConfirmed(f"no replica confirmed the write within {WAIT_TIMEOUT_MS} ms")
 
 
-def _load_and_rerun(node: Node, calls: Sequence[Call], missing: list[int]) -> dict[int, Any]:
+def _load_and_rerun(
+    node: Node,
+    calls: Sequence[Call],
+    missing: list[int],
+    batch: _Batch | None = None,
+    topology: Topology | None = None,
+) -> dict[int, Any]:
+    """Load the scripts ``missing`` calls need on ``node`` and run them again,
+    as ``batch`` runs them (ASKING, WAIT) when given."""
     scripts = [call.script for i in missing if isinstance(call := calls[i], ScriptCall)]
     sources = {script.sha: script.source for script in scripts}
     loads: list[tuple[Arg, ...]] = [("SCRIPT", "LOAD", source) for source in sources.values()]
-    [answers] = _round_trips([(node, loads + [calls[i].command() for i in missing])])
-    return dict(zip(missing, answers[len(loads) :], strict=True))
+    again = _commands(batch, calls) if batch else [calls[i].command() for i in missing]
+    [answers] = _round_trips([(node, loads + again)])
+    answers = answers[len(loads) :]
+    if batch is not None and batch.wait:
+        assert topology is not None
+        _check_confirmed(topology, calls[missing[0]], answers[-1])
+        answers = answers[:-1]
+    if batch is not None and batch.asking:
+        answers = answers[1::2]
+    return dict(zip(missing, answers, strict=True))
 
 
 def _round_trip(pool: redis.ConnectionPool, commands: list[tuple[Arg, ...]]) -> list[Any]:
