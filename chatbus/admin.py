@@ -12,7 +12,7 @@ import json
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -75,10 +75,10 @@ class Admin:
             cluster = self.hub.cluster
             names = self._every_node() if cluster else []
         urls = [(name, at(url, name)) for name in names] if cluster else [(display_url(url), url)]
-        clients = [
-            (name, redis.Redis.from_url(node_url, socket_timeout=5, socket_connect_timeout=3))
-            for name, node_url in urls
-        ]
+        options: dict[str, Any] = {"socket_timeout": 5, "socket_connect_timeout": 3}
+        if self.settings.tls_ca is not None and url.startswith("rediss://"):
+            options["ssl_ca_certs"] = str(self.settings.tls_ca)
+        clients = [(name, redis.Redis.from_url(node_url, **options)) for name, node_url in urls]
         try:
             yield clients
         finally:
@@ -152,6 +152,9 @@ class Admin:
                     mapping={"name": name, "created": time.time_ns() // 1_000_000},
                 )
         except BaseException:
+            # Undone everywhere it was done, so that running it again can work.
+            with suppress(ChatbusError):
+                self._on_every_node(("ACL", "DELUSER", name.lower()))
             with self.hub.errors():
                 self.hub.redis.hdel(keys.directory, name.lower())
             raise
@@ -177,13 +180,18 @@ class Admin:
                 keys.login_failures(name),
                 keys.lease_of(name),
                 keys.online_until(name),
+                keys.taken(name),
             ):
                 self.hub.redis.delete(key)
             self.hub.redis.hdel(keys.directory, display.lower())
-            # Nobody is left with unread messages from someone who is gone.
+            # Nothing of theirs is left with anyone: no unread count, and no
+            # message waiting to be taken in (a next user of the name would
+            # otherwise own it).
             others = cast(list[bytes], self.hub.redis.hkeys(keys.directory))
             for other in valid_names(sorted(others)):
                 self.hub.redis.hdel(keys.unread(other), display)
+                self.hub.redis.delete(keys.from_stream(other, name))
+                self.hub.redis.srem(keys.senders(other), name.lower())
 
     def reset_password(self, name: str, password: str | None = None) -> str:
         """Give ``name`` a new password (generated unless given), end every
