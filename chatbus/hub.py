@@ -98,10 +98,10 @@ class Hub:
         url = self.settings.url
         try:
             return self._connect_to(url)
-        except redis.ConnectionError:
+        except (redis.ConnectionError, redis.TimeoutError):
             # The URL's node is down; if it was a cluster's, another node may answer.
             for other in known_nodes.remembered(self.settings.home, url):
-                with suppress(redis.ConnectionError):
+                with suppress(redis.ConnectionError, redis.TimeoutError):
                     topology = self._connect_to(other)
                     if topology.cluster:
                         return topology
@@ -202,6 +202,8 @@ class Hub:
             ) from error
         except redis.exceptions.ResponseError as error:
             text = describe_failure(error)
+            if text.startswith("BUSY"):  # a script runs long: not a refusal, try again
+                raise HubUnavailable(self.url, text) from error
             if "unknown command" in text.lower():
                 raise HubUnavailable(
                     self.url, f"the server is too old ({text}); chatbus needs Redis 7+ or Valkey"

@@ -110,7 +110,12 @@ class ClusterNodes:
     cluster = True
 
     def __init__(self, url: str, options: dict[str, Any]) -> None:
-        self.commands: RedisCluster = RedisCluster.from_url(url, **options)
+        # One retry (a pooled socket a node closed), not redis-py's ten: a
+        # node that stopped answering is said after two timeouts, not eleven,
+        # and the callers (a send, the receiver) try again their own way.
+        self.commands: RedisCluster = RedisCluster.from_url(
+            url, retry=Retry(NoBackoff(), 1), **options
+        )
         # What a node's own pub/sub client needs: the URL's credentials and
         # TLS settings, the caller's timeouts, never redis-py's retries.
         self._node_options = {**parse_url(url), **options}  # type: ignore[no-untyped-call]
