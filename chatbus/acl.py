@@ -38,6 +38,7 @@ USER_COMMANDS = (
     "get", "mget", "set",
     "xadd", "xrange", "xrevrange", "xdel", "xlen",
     "smembers", "srem",
+    "zscore", "zadd", "zremrangebyrank",
     # live delivery
     "ssubscribe", "sunsubscribe",
 )  # fmt: skip

@@ -44,6 +44,13 @@ class Envelope:
     ts: int
     body: str
 
+    @property
+    def copy_key(self) -> str:
+        """What two copies of one message share: the sender and the id. Not the
+        id alone, which any sender can choose: on a secured hub it could make
+        someone's message pass for a copy of another's."""
+        return f"{self.sender.lower()}:{self.id}"
+
     def encode(self) -> bytes:
         fields = {
             "v": VERSION,

@@ -17,12 +17,13 @@ Layout (``ns`` is the namespace, ``user`` a canonical, lower-case name)::
 On a secured hub (docs/SECURITY.md), where each user may write only their own
 keys, also::
 
-    ns:{user}:from:{sender}  stream  messages from sender to user, written by sender only
+    ns:{user}:from:sender    stream  messages from sender to user, written by sender only
     ns:{user}:senders        set     who has written a from-stream to user (SADD by anyone)
+    ns:{user}:taken          zset    "sender:envelope id" the user has taken in, newest kept
     ns:{user}:bell           channel "look at your from-streams" (published by anyone)
     ns:{directory}:users     hash    user -> display name, written by the admin only
-    ns:{presence}:lease:{user} hash  lease id -> expiry (ms) of each running client
-    ns:{presence}:until:{user} string the latest of those expiries (ms)
+    ns:{presence}:lease:user hash    lease id -> expiry (ms) of each running client
+    ns:{presence}:until:user string  the latest of those expiries (ms)
 
 The part in braces is the Redis Cluster hash tag: everything a Lua script touches
 in one call shares a slot. Names may only hold ``A-Z a-z 0-9 _ -``, so a name can
@@ -96,6 +97,9 @@ class Keys:
 
     def senders(self, name: str) -> str:
         return self._user(name, "senders")
+
+    def taken(self, name: str) -> str:
+        return self._user(name, "taken")
 
     def bell_channel(self, name: str) -> str:
         return self._user(name, "bell")

@@ -30,6 +30,9 @@ _MARK_READ = lua.load("mark_read.lua")
 _INGEST = lua.load("ingest.lua")
 # Entries one ingest.lua call takes from one sender's stream.
 INGEST_PAGE = 500
+# Envelope ids taken in that a secured hub's user remembers, so that a send
+# retried after its first try was taken in is not taken twice.
+TAKEN_REMEMBERED = 2000
 # Messages per round trip, and the most one delivery (one announcement) holds.
 SEND_BATCH = 100
 # A retried delivery looks for its envelopes among this many newest entries.
@@ -91,9 +94,9 @@ def delivery_calls(
 
     The recipient's part: on an open hub, ``deliver.lua`` into their mailbox,
     bumping their unread count for ``sender``; on a secured hub, where a
-    sender may not touch the recipient's mailbox, ``SADD`` of the sender to
-    the recipient's ``senders`` set, then ``deliver.lua`` into the sender's
-    own stream in the recipient's slot, ringing their bell.
+    sender may not touch the recipient's mailbox, ``deliver.lua`` into the
+    sender's own stream in the recipient's slot, ringing their bell, then
+    ``SADD`` of the sender to the recipient's ``senders`` set.
     """
     window = RETRY_WINDOW if retry else 0
 
@@ -112,9 +115,11 @@ def delivery_calls(
     if not secured:
         return [mailbox_of(recipient, sender), own_copy]
     stream = keys.from_stream(recipient, sender)
+    # The stream first: a take-in between the two finds the entries, never
+    # an empty stream it would drop the sender's name for.
     return [
-        lua.PlainCall([keys.senders(recipient)], ["SADD", keys.senders(recipient), sender.lower()]),
         into([stream], keys.bell_channel(recipient), "", bell=sender.lower()),
+        lua.PlainCall([keys.senders(recipient)], ["SADD", keys.senders(recipient), sender.lower()]),
         own_copy,
     ]
 
@@ -238,6 +243,8 @@ class Mailbox:
             # The recipient's account is the admin's to check (the directory);
             # the ids that matter to this client are its own copy's.
             stream_ids = replies[-1]
+            if stream_ids is None:  # the sender's own account is gone (a half-made user)
+                raise UnknownUser(f"no account named {self.owner!r} on this hub: ask its admin")
             return [Message(i.decode(), env) for i, env in zip(stream_ids, envelopes, strict=True)]
         stream_ids = replies[0]
         if stream_ids is None:
@@ -304,6 +311,7 @@ class Mailbox:
             keys.unread(self.owner),
             keys.from_stream(self.owner, sender),
             keys.senders(self.owner),
+            keys.taken(self.owner),
         ]
         return lua.ScriptCall(
             _INGEST,
@@ -316,6 +324,7 @@ class Mailbox:
                 max_payload(self.max_body),
                 INGEST_PAGE,
                 display,
+                TAKEN_REMEMBERED,
             ],
         )
 
@@ -372,9 +381,9 @@ class Mailbox:
             for message in scanned.messages:
                 # A send retried after a lost reply can be stored twice: show it once.
                 if in_conversation(self.owner, peer, message.envelope) and (
-                    message.envelope.id not in ids
+                    message.envelope.copy_key not in ids
                 ):
-                    ids.add(message.envelope.id)
+                    ids.add(message.envelope.copy_key)
                     found.append(message)
                     if len(found) > limit:
                         break

@@ -58,7 +58,7 @@ class ConversationReader:
         # from the newest), None once the beginning has been shown.
         self._older: str | None = ""
         self._newest = (0, 0)  # the newest stream id shown, as a key
-        self._ids: set[str] = set()  # envelope ids shown: a retried copy shows once
+        self._ids: set[str] = set()  # copy keys shown: a retried copy shows once
         self._read_unmarked = 0  # peer messages shown live, not yet marked read
         self._unmarked_lock = threading.Lock()
         self._unread_field = peer
@@ -145,13 +145,13 @@ class ConversationReader:
     def take_live(self, message: Message) -> bool:
         """True when a live ``message`` of this conversation is not on screen yet;
         a message from the peer then counts as read at the next :meth:`flush_read`."""
-        if not self.includes(message) or message.envelope.id in self._ids:
+        if not self.includes(message) or message.envelope.copy_key in self._ids:
             return False
         key = stream_id_key(message.stream_id)
         if key <= self._newest:
             return False  # in what was shown already
         self._newest = key
-        self._ids.add(message.envelope.id)
+        self._ids.add(message.envelope.copy_key)
         if self._from_peer(message):
             with self._unmarked_lock:
                 self._read_unmarked += 1
@@ -165,8 +165,8 @@ class ConversationReader:
             self._mark(count)
 
     def _keep_new(self, messages: list[Message]) -> list[Message]:
-        fresh = [m for m in messages if m.envelope.id not in self._ids]
-        self._ids.update(m.envelope.id for m in fresh)
+        fresh = [m for m in messages if m.envelope.copy_key not in self._ids]
+        self._ids.update(m.envelope.copy_key for m in fresh)
         return fresh
 
     def _mark(self, count: int) -> None:

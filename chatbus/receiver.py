@@ -38,7 +38,6 @@ import random
 import threading
 import time
 from collections import Counter, OrderedDict
-from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -250,13 +249,17 @@ class Receiver:
         due = self._last_heartbeat + self.timing.heartbeat
         if not self._holds_lease or time.monotonic() < due:
             return
-        with suppress(*_CONNECTION_ERRORS):  # the hub is away too: the lease runs out
+        try:
             self._heartbeat()
+        except (AccessRefused, redis.exceptions.AuthenticationError):
+            raise SessionEnded(str(self.hub.access_refused())) from None
+        except _CONNECTION_ERRORS:
+            pass  # the hub is away too: the lease runs out
 
     def _serve(self) -> None:
         """One connection's life: set up, then read until stop or failure."""
+        self.hub.refresh()
         topology = self.hub.topology
-        topology.refresh()
         keys = self.hub.keys
         channels = [keys.inbox_channel(self.name), keys.users_channel]
         if self.hub.secured:
@@ -268,7 +271,8 @@ class Receiver:
             pong_deadline=self.timing.pong_deadline,
         )
         try:
-            subscriber.open(SOCKET_TIMEOUT)
+            with self.hub.errors():
+                subscriber.open(SOCKET_TIMEOUT)
             self._clock_offset_ms = self.hub.time_ms() - time.monotonic() * 1000
             self._heartbeat()
             self._holds_lease = True
@@ -276,9 +280,10 @@ class Receiver:
             self._rung.clear()  # the collect below answers every bell
             self._collect()
             self._backfill()
-            self._connected.set()
-            self._reported_down = False
-            self._notify_connection(True, "")
+            if not self._connected.is_set():  # a quiet resubscribe says nothing
+                self._connected.set()
+                self._reported_down = False
+                self._notify_connection(True, "")
             self._read_live(subscriber)
         finally:
             subscriber.close()
@@ -317,7 +322,7 @@ class Receiver:
                 self._heartbeat()
                 self.presence.resync_if_due()
                 next_heartbeat = now + timing.heartbeat
-            if self.hub.cluster and now >= next_topology_check:
+            if (self.hub.cluster or self.hub.secured) and now >= next_topology_check:
                 self._check_topology(subscriber)
                 next_topology_check = now + timing.topology_check
             if reply is None or now >= next_liveness_check:  # not for every message
@@ -325,13 +330,15 @@ class Receiver:
                 next_liveness_check = now + timing.poll
 
     def _check_topology(self, subscriber: Subscriber) -> None:
-        """The doorbell's safety net on a cluster: a channel that moved without
-        a word is subscribed again, and a message announced on a demoted
-        master (which takes SPUBLISH without complaint) is read from the mailbox."""
-        subscriber.topology.refresh()
-        if subscriber.owners_changed():
-            raise ChannelMoved("the slot map names another owner")
-        self._collect()
+        """The doorbell's safety net on a cluster or a secured hub: a channel
+        that moved without a word is subscribed again, a message announced on
+        a demoted master (which takes SPUBLISH without complaint) is read from
+        the mailbox, and senders' streams whose bell was lost are taken in."""
+        if self.hub.cluster:
+            self.hub.refresh()
+            if subscriber.owners_changed():
+                raise ChannelMoved("the slot map names another owner")
+        self._collect()  # a secured hub: a bell may have been lost too
         self._backfill()
 
     def _handle(self, reply: dict[str, Any]) -> None:
@@ -347,6 +354,7 @@ class Receiver:
             self._rung[data.decode(errors="replace")] = None
         elif len(data) > self._max_announcement:
             self.stats.dropped["oversized"] += 1
+            self._backfill()  # what it announced, if real, is in the mailbox
         else:
             # One line per message: a batch sent in one call comes as one payload.
             for line in data.split(b"\n"):
@@ -403,7 +411,7 @@ class Receiver:
     def _deliver(self, message: Message) -> None:
         # A message can come twice: in the backfill and live, or stored twice
         # by a sender that retried after a lost reply. Its envelope id tells.
-        message_id = message.envelope.id
+        message_id = message.envelope.copy_key
         if message_id in self._seen:
             self.stats.duplicates += 1
             return

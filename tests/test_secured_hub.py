@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 from conftest import free_port
 from helpers import Recorder, wait_until
+from secured_fixtures import SecuredChat
 
 from chatbus.acl import hub_secret
 from chatbus.admin import Admin
 from chatbus.config import Settings
+from chatbus.envelope import Envelope, new_envelope
 from chatbus.hub import Credentials, Hub
 from chatbus.messages import Mailbox
 from chatbus.receiver import Receiver
@@ -106,3 +108,37 @@ def test_a_running_client_ends_cleanly_when_the_admin_resets_or_removes_its_user
             receiver.stop()
             bob.close()
             admin.close()
+
+
+def test_a_send_retried_after_it_was_taken_in_shows_and_counts_once(
+    secured_once: SecuredChat,
+) -> None:
+    """The retry window sees only the sender's own stream, which the recipient
+    empties as it takes messages in: the take-in must not take one twice."""
+    alice, bob = secured_once.add_user("alice"), secured_once.add_user("bob")
+    alice_hub, bob_hub = secured_once.hub_as(alice), secured_once.hub_as(bob)
+    envelope = new_envelope("alice", "bob", "only once", 4096)
+    Mailbox(alice_hub, "alice").deliver("bob", [envelope])
+    Mailbox(bob_hub, "bob").collect()
+    Mailbox(alice_hub, "alice").deliver("bob", [envelope], retry=True)  # its reply was lost
+    Mailbox(bob_hub, "bob").collect()
+    bodies = [m.envelope.body for m in Mailbox(bob_hub, "bob").read_after("0-0").messages]
+    assert bodies == ["only once"]
+    assert Mailbox(bob_hub, "bob").unread_counts() == {"alice": 1}
+
+
+def test_a_sender_cannot_pass_a_message_off_as_a_copy_of_anothers(
+    secured_once: SecuredChat,
+) -> None:
+    """Copies are told by sender and id: alice reusing the id of bob's own
+    message to her does not replace it in either's view."""
+    alice, bob = secured_once.add_user("alice"), secured_once.add_user("bob")
+    alice_hub, bob_hub = secured_once.hub_as(alice), secured_once.hub_as(bob)
+    mine = Mailbox(bob_hub, "bob").send("alice", "bob's own words")
+    forged = Envelope(mine.envelope.id, "alice", "bob", 0, "words put in bob's mouth")
+    Mailbox(alice_hub, "alice").deliver("bob", [forged])
+    shown = Mailbox(bob_hub, "bob").conversation("alice", 10).messages
+    assert [(m.envelope.sender, m.envelope.body) for m in shown] == [
+        ("bob", "bob's own words"),
+        ("alice", "words put in bob's mouth"),
+    ]
