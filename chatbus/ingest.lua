@@ -20,7 +20,8 @@
 -- A stream left empty is deleted and its sender taken out of the set, so
 -- names nobody writes under do not pile up there (a sender's next message
 -- adds its name again; its bell names it meanwhile).
--- Returns {moved, dropped}.
+-- Returns {moved, dropped, read}: read = ARGV[6] means more may wait (an
+-- id taken before is neither moved nor dropped).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local entries = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', ARGV[6])
@@ -64,4 +65,4 @@ if #lines > 0 then
     redis.call('SPUBLISH', ARGV[1], table.concat(lines, '\n', first, last))
   end
 end
-return {#lines, dropped}
+return {#lines, dropped, #taken}

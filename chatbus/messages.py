@@ -286,11 +286,11 @@ class Mailbox:
                 shown = self._display_names(todo)
                 calls = [self._ingest(sender, shown[sender]) for sender in todo]
                 replies = lua.run_calls(self.hub.topology, calls)
-            if forged := sum(int(bad) for _, bad in replies):
+            if forged := sum(int(bad) for _, bad, _ in replies):
                 dropped["forged-sender"] += forged
-            # A full page: that sender has written more meanwhile.
+            # A full page read: that sender has written more meanwhile.
             taken = zip(todo, replies, strict=True)
-            todo = [sender for sender, (moved, bad) in taken if moved + bad >= INGEST_PAGE]
+            todo = [sender for sender, (_, _, read) in taken if read >= INGEST_PAGE]
         return dropped
 
     def _display_names(self, senders: list[str]) -> dict[str, str]:

@@ -22,7 +22,7 @@ from chatbus.admin import Admin
 from chatbus.config import Settings
 from chatbus.envelope import Envelope, new_envelope
 from chatbus.hub import Credentials, Hub
-from chatbus.messages import Mailbox
+from chatbus.messages import INGEST_PAGE, Mailbox
 from chatbus.receiver import Receiver
 from chatbus.server import HubProcess, ServerBinary, prepare_security
 
@@ -125,6 +125,26 @@ def test_a_send_retried_after_it_was_taken_in_shows_and_counts_once(
     bodies = [m.envelope.body for m in Mailbox(bob_hub, "bob").read_after("0-0").messages]
     assert bodies == ["only once"]
     assert Mailbox(bob_hub, "bob").unread_counts() == {"alice": 1}
+
+
+def test_a_page_of_retried_copies_does_not_hide_the_messages_behind_it(
+    secured_once: SecuredChat,
+) -> None:
+    """A full page of ids taken before moves nothing, yet more waits behind it."""
+    alice, bob = secured_once.add_user("alice"), secured_once.add_user("bob")
+    alice_hub, bob_hub = secured_once.hub_as(alice), secured_once.hub_as(bob)
+    sent = [new_envelope("alice", "bob", f"m{i}", 4096) for i in range(INGEST_PAGE)]
+    for first in range(0, len(sent), 100):
+        Mailbox(alice_hub, "alice").deliver("bob", sent[first : first + 100])
+    Mailbox(bob_hub, "bob").collect()
+    for first in range(0, len(sent), 100):  # every reply was lost: all sent again
+        Mailbox(alice_hub, "alice").deliver("bob", sent[first : first + 100], retry=True)
+    Mailbox(alice_hub, "alice").send("bob", "and then this")
+    Mailbox(bob_hub, "bob").collect()
+    page = Mailbox(bob_hub, "bob").read_after("0-0", count=2 * INGEST_PAGE)
+    bodies = [m.envelope.body for m in page.messages]
+    assert bodies[-1] == "and then this"
+    assert len(bodies) == INGEST_PAGE + 1
 
 
 def test_a_sender_cannot_pass_a_message_off_as_a_copy_of_anothers(
