@@ -1,7 +1,7 @@
 """The connection to the Redis hub: one server, or a Redis Cluster found at its URL.
 
 One pool for commands (per node on a cluster), pub/sub connections on demand.
-Whether the hub is a cluster is asked at the first command (``INFO cluster``),
+Whether the hub is a cluster is asked at the first command (``CLUSTER INFO``),
 so no setting says it: see :mod:`chatbus.topology`.
 """
 
