@@ -1,8 +1,8 @@
 """Where a command goes: the one server, or the master that owns its slot in a Redis Cluster.
 
 chatbus finds out which by itself: the first command asks the server at the
-URL (``CLUSTER INFO``: an error means one server), so the same ``--url`` works for a single server and
-for any node of a cluster. Everything else asks a :class:`Topology`:
+URL (``CLUSTER INFO``: an error means one server), so the same ``--url`` works
+for a single server and for any node of a cluster. Everything else asks a :class:`Topology`:
 
 * ``commands``: the client for plain commands (redis-py routes them by key);
 * ``client_for(key)``: the owning master's own client, whose connection pool
