@@ -1,6 +1,11 @@
-"""The message envelope: the JSON every direct message travels in.
+"""The message envelope: the JSON every message travels in.
 
 ``{"v": 1, "id": "<32 hex>", "from": NAME, "to": NAME, "ts": <ms>, "body": TEXT}``
+
+``to`` is a user's name, or a room's (``#ops``). An optional ``kind`` says
+what it is when it is not plain text: ``me`` (an action, "/me waves"), or in
+a room one of its events, ``join``, ``leave``, ``invite`` (the body names who
+was invited) and ``topic`` (the body is the new topic).
 
 Encoding is strict and decoding is stricter: a peer may send anything, so
 :func:`decode_envelope` checks every field and says why it refused, and never
@@ -15,9 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InvalidMessage
-from .names import is_valid_name
+from .names import is_room, is_valid_name
 
 VERSION = 1
+TEXT = "text"
+ME = "me"
+# What a room's log holds besides messages; never counted as unread.
+ROOM_EVENTS = frozenset({"join", "leave", "invite", "topic"})
+KINDS = frozenset({TEXT, ME}) | ROOM_EVENTS
 _MESSAGE_ID = re.compile(r"[0-9a-f]{32}")
 _STREAM_ID = re.compile(rb"[0-9]{1,20}-[0-9]{1,20}")
 _MAX_TS = 2**53
@@ -43,6 +53,12 @@ class Envelope:
     recipient: str
     ts: int
     body: str
+    kind: str = TEXT
+
+    @property
+    def event(self) -> bool:
+        """A room's join, leave, invite or topic: news, not a message."""
+        return self.kind in ROOM_EVENTS
 
     @property
     def copy_key(self) -> str:
@@ -60,6 +76,8 @@ class Envelope:
             "ts": self.ts,
             "body": self.body,
         }
+        if self.kind != TEXT:
+            fields["kind"] = self.kind
         return _ENCODER.encode(fields).encode()
 
 
@@ -75,10 +93,13 @@ def check_body(body: str, max_body: int) -> None:
         raise InvalidMessage(f"message too long: {size} bytes, the limit is {max_body}")
 
 
-def new_envelope(sender: str, recipient: str, body: str, max_body: int) -> Envelope:
+def new_envelope(
+    sender: str, recipient: str, body: str, max_body: int, kind: str = TEXT
+) -> Envelope:
     """An envelope for a new message, with a fresh id; the body is checked."""
     check_body(body, max_body)
-    return Envelope(secrets.token_hex(16), sender, recipient, time.time_ns() // 1_000_000, body)
+    ts = time.time_ns() // 1_000_000
+    return Envelope(secrets.token_hex(16), sender, recipient, ts, body, kind)
 
 
 def max_payload(max_body: int) -> int:
@@ -107,8 +128,15 @@ def decode_envelope(raw: bytes, max_body: int) -> Envelope:
     ts, body = data.get("ts"), data.get("body")
     if not isinstance(message_id, str) or not _MESSAGE_ID.fullmatch(message_id):
         raise BadEnvelope("id")
-    if not is_valid_name(sender) or not is_valid_name(recipient):
+    if not is_valid_name(sender) or not (is_valid_name(recipient) or is_room(recipient)):
         raise BadEnvelope("name")
+    kind = data.get("kind", TEXT)
+    if (
+        not isinstance(kind, str)
+        or kind not in KINDS
+        or (kind in ROOM_EVENTS and not is_room(recipient))
+    ):
+        raise BadEnvelope("kind")
     if not isinstance(ts, int) or isinstance(ts, bool) or not 0 <= ts < _MAX_TS:
         raise BadEnvelope("timestamp")
     if not isinstance(body, str):
@@ -117,7 +145,7 @@ def decode_envelope(raw: bytes, max_body: int) -> Envelope:
         check_body(body, max_body)
     except InvalidMessage:
         raise BadEnvelope("body") from None
-    return Envelope(message_id, sender, recipient, ts, body)
+    return Envelope(message_id, sender, recipient, ts, body, kind)
 
 
 def is_stream_id(text: bytes | str) -> bool:

@@ -45,6 +45,10 @@ class AccessRefused(NotLoggedIn):
     """A secured hub refused the credentials: none given, a removed user, a reset password."""
 
 
+class NotAMember(ChatbusError):
+    """The user is not in the room (or it does not exist, or it is private)."""
+
+
 class InvalidMessage(ChatbusError):
     """A message body that cannot be sent: empty, too long, or not text."""
 

@@ -14,6 +14,20 @@ Layout (``ns`` is the namespace, ``user`` a canonical, lower-case name)::
     ns:{presence}:seq        string  sequence number of the last presence event
     ns:{presence}:users      channel presence events
 
+Rooms (``room`` is ``#`` and a canonical, lower-case name, so its keys share
+the hash tag ``{#room}``, apart from every user's)::
+
+    ns:{#room}:room          hash    name as created, owner, private, topic, created, seq
+    ns:{#room}:members       hash    member -> display name
+    ns:{#room}:invited       hash    invited name -> who invited them (private rooms)
+    ns:{#room}:log           stream  every message and event of the room, once
+    ns:{#room}:read          hash    member -> "<seq> <stream id>" read up to
+    ns:{#room}:mentions      hash    member -> unread messages that mention them
+    ns:{#room}:live          channel live copy of what lands in the log
+    ns:{user}:rooms          hash    room -> name, the rooms the user is in
+    ns:{user}:invites        hash    room -> who invited the user
+    ns:{rooms}:public        hash    room -> name, every public room
+
 On a secured hub (docs/SECURITY.md), where each user may write only their own
 keys, also::
 
@@ -89,6 +103,42 @@ class Keys:
     @property
     def users_channel(self) -> str:
         return self._presence("users")
+
+    # -- rooms ---------------------------------------------------------------
+
+    def _room(self, room: str, suffix: str) -> str:
+        return f"{self.namespace}:{{{room.lower()}}}:{suffix}"
+
+    def room(self, room: str) -> str:
+        return self._room(room, "room")
+
+    def room_members(self, room: str) -> str:
+        return self._room(room, "members")
+
+    def room_invited(self, room: str) -> str:
+        return self._room(room, "invited")
+
+    def room_log(self, room: str) -> str:
+        return self._room(room, "log")
+
+    def room_read(self, room: str) -> str:
+        return self._room(room, "read")
+
+    def room_mentions(self, room: str) -> str:
+        return self._room(room, "mentions")
+
+    def room_channel(self, room: str) -> str:
+        return self._room(room, "live")
+
+    def rooms_of(self, name: str) -> str:
+        return self._user(name, "rooms")
+
+    def invites(self, name: str) -> str:
+        return self._user(name, "invites")
+
+    @property
+    def public_rooms(self) -> str:
+        return f"{self.namespace}:{{rooms}}:public"
 
     # -- the secured hub -----------------------------------------------------
 

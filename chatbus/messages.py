@@ -19,13 +19,14 @@ from itertools import islice
 from typing import Any, cast
 
 from . import lua
-from .envelope import BadEnvelope, Envelope, decode_envelope, max_payload, new_envelope
-from .errors import ChatbusError, HubUnavailable, Unconfirmed, UnknownUser
+from .envelope import TEXT, BadEnvelope, Envelope, decode_envelope, max_payload, new_envelope
+from .errors import ChatbusError, HubUnavailable, NotAMember, Unconfirmed, UnknownUser
 from .hub import Hub, as_text
 from .keys import Keys
-from .names import is_valid_name, same_name, valid_names
+from .names import is_room, is_valid_name, same_name, valid_names
 
 _DELIVER = lua.load("deliver.lua")
+_ROOM_POST = lua.load("room_post.lua")
 _MARK_READ = lua.load("mark_read.lua")
 _INGEST = lua.load("ingest.lua")
 # Entries one ingest.lua call takes from one sender's stream.
@@ -47,10 +48,19 @@ StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
 
 @dataclass(frozen=True)
 class Message:
-    """A message as stored in a mailbox: its stream id and its envelope."""
+    """A message as stored in a mailbox or a room's log: its stream id and its
+    envelope, and in a room its number (``n``: the room's messages are
+    numbered 1, 2, ...; an event carries the number of the message before it)."""
 
     stream_id: str
     envelope: Envelope
+    seq: int = 0
+
+    @property
+    def room(self) -> str | None:
+        """The room it was posted to; None for a direct message."""
+        recipient = self.envelope.recipient
+        return recipient if is_room(recipient) else None
 
     @property
     def accepted_ms(self) -> int:
@@ -92,6 +102,9 @@ def delivery_calls(
     alone, never unread. A ``retry`` stores none of the envelopes an earlier
     try stored (the script looks for their ids).
 
+    To a room: one ``room_post.lua`` call on the room's log, announced on
+    its channel (members read the log: nothing is copied per member).
+
     The recipient's part: on an open hub, ``deliver.lua`` into their mailbox,
     bumping their unread count for ``sender``; on a secured hub, where a
     sender may not touch the recipient's mailbox, ``deliver.lua`` into the
@@ -99,6 +112,17 @@ def delivery_calls(
     ``SADD`` of the sender to the recipient's ``senders`` set.
     """
     window = RETRY_WINDOW if retry else 0
+    if is_room(recipient):
+        room_keys = [
+            keys.room(recipient),
+            keys.room_members(recipient),
+            keys.room_log(recipient),
+            keys.room_read(recipient),
+            keys.room_mentions(recipient),
+        ]
+        channel = keys.room_channel(recipient)
+        args: list[lua.Arg] = [channel, maxlen, sender.lower(), window, *payloads]
+        return [lua.ScriptCall(_ROOM_POST, room_keys, args)]
 
     def into(stream_keys: list[str], channel: str, unread: str, bell: str = "") -> lua.ScriptCall:
         return lua.ScriptCall(
@@ -155,17 +179,20 @@ class Mailbox:
         """Send one message; returns it as stored in the recipient's mailbox."""
         return self.send_many(recipient, [body])[0]
 
-    def send_many(self, recipient: str, bodies: Iterable[str]) -> list[Message]:
+    def send_many(self, recipient: str, bodies: Iterable[str], kind: str = TEXT) -> list[Message]:
         """Send messages in order, ``SEND_BATCH`` per round trip.
 
         Every body is checked before its batch goes out, so an invalid one
         (InvalidMessage) stops the sending with the earlier batches sent.
-        ``recipient`` must be a registered name, as the account spells it.
+        ``recipient`` must be a registered name, as the account spells it,
+        or a room the owner is in (``#ops``; NotAMember otherwise).
         """
         sent: list[Message] = []
         pending = iter(bodies)
         while batch := list(islice(pending, SEND_BATCH)):
-            envelopes = [new_envelope(self.owner, recipient, b, self.max_body) for b in batch]
+            envelopes = [
+                new_envelope(self.owner, recipient, body, self.max_body, kind) for body in batch
+            ]
             sent.extend(self.deliver(recipient, envelopes))
         return sent
 
@@ -238,8 +265,14 @@ class Mailbox:
         self, recipient: str, envelopes: Sequence[Envelope], replies: list[Any]
     ) -> list[Message]:
         """The messages as sent, from the calls' replies; UnknownUser if there
-        is no such recipient (then the sender's copy is taken back)."""
-        if self.hub.secured:
+        is no such recipient (then the sender's copy is taken back), NotAMember
+        if the recipient is a room the sender is not in."""
+        if is_room(recipient):
+            if replies[0] is None:
+                raise NotAMember(
+                    f"you are not in {recipient}: join it first ('chatbus join +{recipient[1:]}')"
+                )
+        elif self.hub.secured:
             # The recipient's account is the admin's to check (the directory);
             # the ids that matter to this client are its own copy's.
             stream_ids = replies[-1]

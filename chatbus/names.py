@@ -10,11 +10,16 @@ _NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
 # Valid names joined by line breaks: a whole list checked in one match.
 _NAME_LINES = re.compile(rb"[A-Za-z0-9_-]{1,32}(?:\n[A-Za-z0-9_-]{1,32})*")
 NAME_RULE = "1-32 characters: letters A-Z a-z, digits 0-9, '_' and '-'"
-# The hash tags of shared keys (``NS:{presence}:...``, ``NS:{directory}:...``):
-# a user of that name would own them on a secured hub, whose rules give each
-# user ``NS:{name}:*``. No user may be called so, in any case.
-RESERVED = frozenset({"presence", "directory"})
-_RESERVED_IN = re.compile(rb"(?:^|\n)(?:presence|directory)(?:\n|$)", re.IGNORECASE)
+# The hash tags of shared keys (``NS:{presence}:...``, ``NS:{directory}:...``,
+# ``NS:{rooms}:...``): a user of that name would own them on a secured hub,
+# whose rules give each user ``NS:{name}:*``. No user may be called so, in any case.
+RESERVED = frozenset({"presence", "directory", "rooms"})
+_RESERVED_IN = re.compile(rb"(?:^|\n)(?:presence|directory|rooms)(?:\n|$)", re.IGNORECASE)
+# A room: '#' and a name. '+' may stand for '#' where a shell would read '#'
+# as the start of a comment (``chatbus chat +ops`` is ``chatbus chat '#ops'``):
+# '+' is an IRC channel prefix too, and no user name starts with it.
+_ROOM = re.compile(r"[#+]([A-Za-z0-9_-]{1,32})")
+ROOM_RULE = "'#' and 1-32 characters: letters A-Z a-z, digits 0-9, '_' and '-'"
 
 
 def is_valid_name(name: object) -> TypeGuard[str]:
@@ -54,3 +59,23 @@ def validate_name(name: str) -> str:
 def same_name(a: str, b: str) -> bool:
     """Names are one account regardless of case: "Alice" is "alice"."""
     return a.lower() == b.lower()
+
+
+def is_room(target: object) -> TypeGuard[str]:
+    """True when ``target`` is a room name as stored and sent: ``#`` and a name."""
+    return isinstance(target, str) and target[:1] == "#" and _ROOM.fullmatch(target) is not None
+
+
+def room_name(typed: str) -> str | None:
+    """``typed`` as a room name (``+ops`` becomes ``#ops``), or None if it names no room."""
+    match = _ROOM.fullmatch(typed)
+    return f"#{match.group(1)}" if match else None
+
+
+def validate_room(typed: str) -> str:
+    """``typed`` as a room name (``#ops``), or raise InvalidName saying what is allowed."""
+    room = room_name(typed)
+    if room is None:
+        shown = typed if len(typed) <= 40 else typed[:40] + "..."
+        raise InvalidName(f"invalid room name {shown!r}: use {ROOM_RULE} (or '+' for '#')")
+    return room

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from .envelope import Envelope, new_envelope
+from .envelope import TEXT, Envelope, new_envelope
 from .errors import ChatbusError, HubUnavailable
 from .messages import SEND_BATCH, Mailbox
 
@@ -80,14 +80,15 @@ class Outbox:
 
     # -- for the view -----------------------------------------------------
 
-    def submit(self, recipient: str, bodies: Sequence[str]) -> Outgoing:
-        """Send ``bodies`` to ``recipient`` now, or queue them if the hub is away.
+    def submit(self, recipient: str, bodies: Sequence[str], kind: str = TEXT) -> Outgoing:
+        """Send ``bodies`` to ``recipient`` (a name or a room) now, or queue
+        them if the hub is away; ``kind``: ``me`` for an action (/me).
 
         Raises InvalidMessage for a body that cannot be sent, OutboxFull when
         the queue is full, and the hub's refusal of a message sent at once.
         """
         envelopes = [
-            new_envelope(self.mailbox.owner, recipient, body, self.mailbox.max_body)
+            new_envelope(self.mailbox.owner, recipient, body, self.mailbox.max_body, kind)
             for body in bodies
         ]
         item = Outgoing(recipient, envelopes)

@@ -142,6 +142,10 @@ class ConversationReader:
             self._mark(read)
         return OlderPage(messages, more=page.older is not None)
 
+    def latest(self, limit: int) -> list[Message]:
+        """The newest ``limit`` messages, for showing again."""
+        return self.mailbox.conversation(self.peer, limit).messages
+
     def take_live(self, message: Message) -> bool:
         """True when a live ``message`` of this conversation is not on screen yet;
         a message from the peer then counts as read at the next :meth:`flush_read`."""

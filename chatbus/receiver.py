@@ -3,12 +3,14 @@
 It owns the client's one pub/sub connection and its presence lease. Each time
 it (re)connects it runs the same steps, in an order that loses nothing:
 
-1. subscribe to the user's inbox channel and the users channel, on the
-   nodes that own them (a cluster's slot map is read again first);
+1. subscribe to the user's inbox channel, the users channel and the
+   channel of each room the user is in, on the nodes that own them (a
+   cluster's slot map is read again first);
 2. take the presence lease (a ``join`` event if the user was offline);
 3. take a presence snapshot, then apply the events that follow it;
-4. read the mailbox from the last stream id it delivered (messages sent while
-   it was away), then deliver live messages as they come.
+4. read the mailbox, and each room's log, from the last stream id it
+   delivered (messages sent while it was away), then deliver live messages
+   as they come.
 
 Anything published after step 1 is read from the socket after step 4, so a
 message is either in the backfill or arrives live; one that comes both ways
@@ -26,6 +28,10 @@ doorbell: when the hub drops a subscription by itself (a failover, a slot
 move), or the slot map read on a timer names another owner, the thread
 subscribes again at once, and reads the mailbox from where it stopped, on
 that timer too.
+
+When the user's rooms change (a join here or in another client, seen at a
+heartbeat, or :meth:`Receiver.rooms_changed`), the thread subscribes again,
+quietly, to the new set of rooms (:mod:`chatbus.room_follower`).
 
 Given the session it receives for, the receiver checks at every connect and
 heartbeat that the hub still accepts it: after a logout or a password change
@@ -52,6 +58,7 @@ from .messages import SEND_BATCH, Mailbox, Message, stream_id_key
 from .names import same_name
 from .presence import Lease, OnlineList, PresenceEvent
 from .presence_follower import PresenceFollower
+from .room_follower import RoomFollower
 from .subscriber import ChannelMoved, DeadConnection, Subscriber
 
 log = logging.getLogger(__name__)
@@ -76,7 +83,8 @@ class Listener(Protocol):
     """What the receiver reports; called on the receiver thread."""
 
     def on_message(self, message: Message) -> None:
-        """A message to or from the user, each one once, in mailbox order."""
+        """A message to or from the user, each one once, in mailbox order;
+        or an entry of a room's log (``message.room``), once, in log order."""
 
     def on_presence(self, online: OnlineList, event: PresenceEvent | None) -> None:
         """The online list changed: by ``event``, or by a new snapshot (None)."""
@@ -145,6 +153,10 @@ class Receiver:
         self._last_key = stream_id_key(after_id)
         self._users_channel = hub.keys.users_channel.encode()
         self._bell_channel = hub.keys.bell_channel(name).encode()
+        self.rooms = RoomFollower(
+            hub, name, self._deliver_room, self.stats.dropped, self._hub_now_ms
+        )
+        self._rooms_changed = threading.Event()
         self._rung: dict[str, None] = {}  # senders whose bell rang, in order
         self._rung_since = 0.0
         self._max_announcement = SEND_BATCH * (max_payload(hub.settings.max_body) + 32)
@@ -173,6 +185,11 @@ class Receiver:
     def wait_connected(self, timeout: float) -> bool:
         """Block until the first (or next) connection is up; False on timeout."""
         return self._connected.wait(timeout)
+
+    def rooms_changed(self) -> None:
+        """The user joined or left a room: follow the new set now, not at the
+        next heartbeat."""
+        self._rooms_changed.set()
 
     def stop(self) -> None:
         """Stop receiving and give up the presence lease at once."""
@@ -264,6 +281,8 @@ class Receiver:
         channels = [keys.inbox_channel(self.name), keys.users_channel]
         if self.hub.secured:
             channels.append(keys.bell_channel(self.name))  # senders ring it
+        self._rooms_changed.clear()
+        channels.extend(self.rooms.load())
         subscriber = Subscriber(
             topology,
             channels,
@@ -280,6 +299,7 @@ class Receiver:
             self._rung.clear()  # the collect below answers every bell
             self._collect()
             self._backfill()
+            self.rooms.backfill()
             if not self._connected.is_set():  # a quiet resubscribe says nothing
                 self._connected.set()
                 self._reported_down = False
@@ -321,7 +341,11 @@ class Receiver:
             if now >= next_heartbeat:
                 self._heartbeat()
                 self.presence.resync_if_due()
+                if self.rooms.changed():
+                    self._rooms_changed.set()
                 next_heartbeat = now + timing.heartbeat
+            if self._rooms_changed.is_set():
+                raise ChannelMoved("the user's rooms changed")
             if (self.hub.cluster or self.hub.secured) and now >= next_topology_check:
                 self._check_topology(subscriber)
                 next_topology_check = now + timing.topology_check
@@ -340,6 +364,7 @@ class Receiver:
                 raise ChannelMoved("the slot map names another owner")
         self._collect()  # a secured hub: a bell may have been lost too
         self._backfill()
+        self.rooms.backfill()
 
     def _handle(self, reply: dict[str, Any]) -> None:
         if reply["type"] != "smessage":
@@ -354,7 +379,14 @@ class Receiver:
             self._rung[data.decode(errors="replace")] = None
         elif len(data) > self._max_announcement:
             self.stats.dropped["oversized"] += 1
-            self._backfill()  # what it announced, if real, is in the mailbox
+            # What it announced, if real, is in the mailbox or the room's log.
+            room = self.rooms.room_of(reply["channel"])
+            if room is not None:
+                self.rooms.backfill(room)
+            else:
+                self._backfill()
+        elif (room := self.rooms.room_of(reply["channel"])) is not None:
+            self.rooms.handle(room, data)
         else:
             # One line per message: a batch sent in one call comes as one payload.
             for line in data.split(b"\n"):
@@ -419,6 +451,10 @@ class Receiver:
         self._seen[message_id] = None
         if len(self._seen) > _SEEN_IDS:
             self._seen.popitem(last=False)
+        self.stats.delivered += 1
+        self._call_listener(self.listener.on_message, message)
+
+    def _deliver_room(self, message: Message) -> None:
         self.stats.delivered += 1
         self._call_listener(self.listener.on_message, message)
 

@@ -50,3 +50,17 @@ def _cut(fits: str, text: str) -> tuple[str, str]:
         if at > 0:
             return fits[:at].rstrip(" \t"), text[at + 1 :]
     return fits, text[len(fits) :]
+
+
+# "@name" as a whole word, any case: the rule room_post.lua counts mentions by.
+_MENTION = re.compile(r"(?<![A-Za-z0-9_-])@([A-Za-z0-9_-]{1,32})(?![A-Za-z0-9_-])")
+
+
+def mentions(body: str, name: str) -> bool:
+    """True when ``body`` mentions ``name`` ("@name", any case, as a whole word)."""
+    return any(m.group(1).lower() == name.lower() for m in _MENTION.finditer(body))
+
+
+def mention_spans(body: str, name: str) -> list[tuple[int, int]]:
+    """Where ``body`` mentions ``name``: (start, end) of each "@name"."""
+    return [m.span() for m in _MENTION.finditer(body) if m.group(1).lower() == name.lower()]
