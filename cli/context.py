@@ -29,8 +29,9 @@ from chatbus.hub import Credentials, Hub
 from chatbus.identity import IdentityStore
 from chatbus.keys import DEFAULT_NAMESPACE
 from chatbus.messages import Mailbox
-from chatbus.names import validate_name
+from chatbus.names import is_room, validate_name, validate_room
 from chatbus.presence import snapshot
+from chatbus.rooms import Rooms
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -86,6 +87,15 @@ class App:
         if registered is None:
             raise UnknownUser(f"no account named {name!r}; names are registered by 'chatbus login'")
         return registered
+
+    def target(self, typed: str, me: str) -> str:
+        """A name as registered, or a room ``me`` is in, as its creator spelled it."""
+        if not is_room(typed):
+            return self.peer(typed)
+        rooms = Rooms(self.hub, me)
+        room = rooms.room(typed)
+        rooms.check_member(room)
+        return room
 
 
 # The settings a command checks before it starts, each on its own, so that a
@@ -187,6 +197,36 @@ class NameType(click.ParamType):  # type: ignore[type-arg]
 
 
 NAME = NameType()
+
+
+class RoomType(click.ParamType):  # type: ignore[type-arg]
+    """A room as typed: ``#ops``, or ``+ops`` where a shell reads ``#`` as a comment."""
+
+    name = "room"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            return validate_room(str(value))
+        except InvalidName as error:
+            self.fail(str(error), param, ctx)
+
+
+ROOM = RoomType()
+
+
+class TargetType(click.ParamType):  # type: ignore[type-arg]
+    """Whom a message goes to: a user's name, or a room (``#ops`` or ``+ops``)."""
+
+    name = "target"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        if text[:1] in "#+":
+            return ROOM.convert(text, param, ctx)
+        return NAME.convert(text, param, ctx)
+
+
+TARGET = TargetType()
 
 
 group_url_option = click.option("--url", help="The hub URL, for any command (see its --help).")
@@ -317,4 +357,21 @@ def complete_peer(ctx: click.Context, param: click.Parameter, incomplete: str) -
     return sorted(n for n in names if n.lower().startswith(incomplete.lower()))
 
 
+def complete_target(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion for a name or a room: people as for NAME, and your rooms as +room."""
+    people = complete_peer(ctx, param, incomplete)
+    try:
+        with closing(_app(ctx, ctx.params)) as app:
+            rooms = ["+" + room[1:] for room in Rooms(app.hub, app.session().name).mine()]
+    except (ChatbusError, redis.exceptions.RedisError, click.UsageError, KeyError):
+        rooms = []
+    typed = incomplete.lower().replace("#", "+", 1)
+    return people + [room for room in rooms if room.lower().startswith(typed)]
+
+
 peer_argument = click.argument("name", type=NAME, shell_complete=complete_peer)
+# NAME, or a room: for chat, send and history.
+target_argument = click.argument(
+    "name", metavar="NAME|ROOM", type=TARGET, shell_complete=complete_target
+)
+room_argument = click.argument("room", type=ROOM)

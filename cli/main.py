@@ -9,6 +9,7 @@ from .admin_commands import admin
 from .chat_command import chat
 from .context import group_namespace_option, group_url_option
 from .query_commands import history, send, users
+from .room_commands import invite, join, leave, members, rooms
 from .server_command import server
 from .thread_errors import report_thread_errors
 
@@ -25,6 +26,8 @@ def cli(url: str | None, namespace: str | None) -> None:
     Log in:           chatbus login alice   (the first login registers the name)
     Talk:             chatbus chat bob
     Who is online:    chatbus users
+    Rooms:            chatbus join +ops     (+ops is '#ops' without quotes)
+                      chatbus chat +ops, chatbus rooms
 
     Settings: --url/CHATBUS_URL (default redis://localhost:6379/0),
     --namespace/CHATBUS_NAMESPACE, and CHATBUS_HOME for saved logins; --as NAME
@@ -33,5 +36,6 @@ def cli(url: str | None, namespace: str | None) -> None:
     report_thread_errors()
 
 
-for command in (server, login, chat, users, send, history, passwd, logout, whoami, admin):
+_COMMANDS = (server, login, chat, users, send, history, rooms, join, leave, members, invite)
+for command in (*_COMMANDS, passwd, logout, whoami, admin):
     cli.add_command(command)

@@ -8,10 +8,12 @@ import click
 from chatbus.envelope import is_stream_id
 from chatbus.errors import InvalidMessage, NotLoggedIn, SessionEnded
 from chatbus.messages import Mailbox, Message
+from chatbus.names import is_room
 from chatbus.presence import snapshot
+from chatbus.rooms import Rooms
 from chatbus.text import split_body
 
-from .context import App, as_option, friendly_errors, hub_options, peer_argument, typed_options
+from .context import App, as_option, friendly_errors, hub_options, target_argument, typed_options
 from .ui.chat_view import DEFAULT_HISTORY
 from .ui.render import Style, colour_enabled, message_line, safe_json
 from .ui.terminal import read_line_batches, split_at_invalid
@@ -62,13 +64,15 @@ def users(app: App, as_json: bool) -> None:
 
 
 @click.command()
-@peer_argument
+@target_argument
 @click.argument("text", nargs=-1)
 @friendly_errors
 @hub_options
 @as_option
 def send(app: App, name: str, text: tuple[str, ...]) -> None:
-    """Send TEXT to NAME; without TEXT, send each line of stdin.
+    """Send TEXT to NAME, or to a ROOM you are in; without TEXT, send each line of stdin.
+
+    A room is '#ops', or +ops without quotes (a shell takes # for a comment).
 
     TEXT longer than the size limit (4 KiB) goes as several messages, split
     between words. Lines from stdin are sent in order, each one message, many
@@ -77,7 +81,7 @@ def send(app: App, name: str, text: tuple[str, ...]) -> None:
     it have been sent.
     """
     session = app.session()
-    peer = app.peer(name)
+    peer = app.target(name, session.name)
     mailbox = Mailbox(app.hub, session.name)
     if text:
         sent = len(mailbox.send_many(peer, split_body(" ".join(text), app.settings.max_body)))
@@ -96,7 +100,7 @@ def send(app: App, name: str, text: tuple[str, ...]) -> None:
 
 
 @click.command()
-@peer_argument
+@target_argument
 @click.option(
     "--limit",
     type=click.IntRange(1, 10_000),
@@ -115,17 +119,20 @@ def send(app: App, name: str, text: tuple[str, ...]) -> None:
 @hub_options
 @as_option
 def history(app: App, name: str, limit: int, before: str | None, as_json: bool) -> None:
-    """Your conversation with NAME: the newest messages, oldest first.
+    """Your conversation with NAME, or a ROOM you are in: the newest messages, oldest first.
 
     When there are older messages, the command for the next page is printed
     on stderr (with the --as, --url and --namespace typed here). Reading the
     history does not clear the unread count; opening the chat does.
     """
     session = app.session()
-    peer = app.peer(name)
+    peer = app.target(name, session.name)
     if before is not None and not is_stream_id(before):
         raise click.BadParameter("use an id printed by an earlier page", param_hint="--before")
-    page = Mailbox(app.hub, session.name).conversation(peer, limit, before)
+    if is_room(peer):
+        page = Rooms(app.hub, session.name).page(peer, limit, before)
+    else:
+        page = Mailbox(app.hub, session.name).conversation(peer, limit, before)
     if as_json:
         click.echo(
             safe_json({"messages": [_as_dict(m) for m in page.messages], "older": page.older})
@@ -141,12 +148,14 @@ def history(app: App, name: str, limit: int, before: str | None, as_json: bool) 
         same_size = "" if limit == DEFAULT_HISTORY else f" --limit {limit}"
         same_place = typed_options(click.get_current_context())
         same_place = f" {same_place}" if same_place else ""
-        next_page = f"chatbus history {peer}{same_size}{same_place} --before {page.older}"
+        shell_safe = "+" + peer[1:] if is_room(peer) else peer
+        next_page = f"chatbus history {shell_safe}{same_size}{same_place} --before {page.older}"
         click.echo(style.dim(f"(older: {next_page})"), err=True)
 
 
 def _as_dict(message: Message) -> dict[str, object]:
     envelope = message.envelope
+    room = {"kind": envelope.kind, "n": message.seq} if message.room else {}
     return {
         "id": envelope.id,
         "stream_id": message.stream_id,
@@ -156,4 +165,5 @@ def _as_dict(message: Message) -> dict[str, object]:
         "sent_ms": envelope.ts,
         "accepted_ms": message.accepted_ms,
         "body": envelope.body,
+        **room,
     }

@@ -15,12 +15,14 @@ from prompt_toolkit.formatted_text import HTML
 from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 
-from chatbus.errors import ChatbusError, InvalidName
+from chatbus.envelope import ME
+from chatbus.errors import ChatbusError, InvalidName, NotAMember
 from chatbus.messages import Message
-from chatbus.names import same_name
+from chatbus.names import is_room, room_name, same_name
 from chatbus.presence import OnlineList, PresenceEvent
+from chatbus.rooms import Rooms
 from chatbus.sanitize import sanitize
-from chatbus.text import split_body
+from chatbus.text import mentions, split_body
 
 from .conversation import OLDER_PAGE, ConversationScreen
 from .live import LiveClient
@@ -30,8 +32,14 @@ DEFAULT_HISTORY = 20
 
 HELP = f"""\
 /help            this list
-/users           who is online, and your unread messages
-/switch NAME     talk to NAME instead
+/users           who is online, and your unread messages (people and rooms)
+/switch NAME     talk to NAME, or to a room (/switch #ops), instead
+/join ROOM       join a room (made if new) and talk there
+/leave [ROOM]    leave this room (or ROOM)
+/me TEXT         say what you do: "* alice waves"
+/topic [TEXT]    show this room's topic, or set it
+/invite NAME     let NAME join this room (the way into a private one)
+/members         who is in this room
 /older [N]       show the N messages before the oldest on screen (default {OLDER_PAGE})
 /history [N]     show the last N messages again (default {DEFAULT_HISTORY})
 /back            back to the lobby (when you came from there)
@@ -57,6 +65,8 @@ class ChatView:
         self.from_lobby = from_lobby
         self.history = history
         self.unread: dict[str, int] = {}
+        self.rooms = Rooms(client.app.hub, client.me)
+        self._members = 0  # of the room on screen
         # Whether the peer was online at the last notice: notices say changes.
         self._peer_online = False
         # A /quit with messages still pending warns once; the next one leaves.
@@ -77,7 +87,9 @@ class ChatView:
     # -- screen -----------------------------------------------------------
 
     def _toolbar(self) -> HTML:
-        if self.client.receiver.connected:
+        if self.client.receiver.connected and is_room(self.peer):
+            state = f"{self._members} members"
+        elif self.client.receiver.connected:
             state = "online" if self.peer in self.client.online else "offline"
         else:
             state = "presence unknown: the hub is unreachable, reconnecting"
@@ -105,24 +117,59 @@ class ChatView:
         def prepare() -> None:
             self.conversation.close()
             self.conversation = ConversationScreen(self.client, peer)
-            self.client.notice(f"chat with {peer}; /help for commands")
+            if is_room(peer):
+                self._open_room(peer)
+            else:
+                self.client.notice(f"chat with {peer}; /help for commands")
             if not self.conversation.open(self.history) and self.history:
                 self.client.notice(f"no messages with {peer} yet")
-            self.unread = self.client.mailbox.unread_counts()
+            self._count_unread()
             self._peer_online = peer in self.client.online
+            if is_room(peer):
+                return
             if not self._peer_online and not same_name(peer, self.client.me):
                 self.client.notice(f"{peer} is offline; your messages will wait for them")
 
         self.client.show(self, prepare)
 
+    def _open_room(self, room: str) -> None:
+        """The notice a room opens with: who is in it, and its topic."""
+        names = self.rooms.members(room)
+        self._members = len(names)
+        online = sum(1 for name in names if name in self.client.online)
+        topic = next((s.topic for s in self.rooms.summaries() if same_name(s.name, room)), "")
+        about = f"; topic: {sanitize(topic)}" if topic else ""
+        self.client.notice(
+            f"room {room}: {len(names)} members, {online} online{about}; /help for commands"
+        )
+
+    def _count_unread(self) -> None:
+        """Unread counts, people's and rooms' (as "#room"), for the status line."""
+        counts = self.client.mailbox.unread_counts()
+        for room, (unread, _) in self.rooms.unread_counts().items():
+            if unread:
+                counts[room] = unread
+        self.unread = counts
+
     # -- receiver events (receiver thread) --------------------------------
 
     def on_message(self, message: Message) -> None:
-        sender = message.envelope.sender
+        envelope = message.envelope
+        sender, room = envelope.sender, message.room
         if self.conversation.includes(message):
             self.conversation.show(message)
-        elif not same_name(sender, self.client.me):
-            self.unread = self.client.mailbox.unread_counts()
+            if room and envelope.kind in ("join", "leave"):
+                self._members += 1 if envelope.kind == "join" else -1
+        elif same_name(sender, self.client.me) or envelope.event:
+            pass  # one's own words elsewhere, and room events, are no news
+        elif room is not None:
+            self._count_unread()
+            said = "mentioned you" if mentions(envelope.body, self.client.me) else "wrote"
+            self.client.notice(
+                f"{sender} {said} in {room} ({self.unread.get(room, 1)} unread): /switch {room}"
+            )
+        else:
+            self._count_unread()
             self.client.notice(
                 f"new message from {sender} ({self.unread.get(sender, 1)} unread): /switch {sender}"
             )
@@ -131,6 +178,9 @@ class ChatView:
     def on_presence(self, online: OnlineList, event: PresenceEvent | None) -> None:
         # From an event or from a new snapshot (after a reconnect, say): only a
         # change is news, so a join after an unseen leave is not "back online".
+        if is_room(self.peer):
+            self._redraw()
+            return
         peer_online = self.peer in online
         if peer_online != self._peer_online:
             self._peer_online = peer_online
@@ -163,18 +213,22 @@ class ChatView:
         if line.startswith("/") and not line.startswith("//"):
             return self._command(line)
         text = line[1:] if line.startswith("//") else line
+        self._say(text)
+        return None
+
+    def _say(self, text: str, kind: str = "text") -> None:
+        """Send ``text`` to the conversation on screen (``kind`` me: an action)."""
         if not text.strip():
-            return None
+            return
         try:
             bodies = split_body(text, self.client.mailbox.max_body)
             if len(bodies) > 1:  # said first: the messages may show before submit returns
                 limit = self.client.mailbox.max_body
                 self.client.notice(f"longer than {limit} bytes: sending as {len(bodies)} messages")
             # Shown once the hub has it; pending meanwhile (the LiveClient says).
-            self.client.outbox.submit(self.peer, bodies)
+            self.client.outbox.submit(self.peer, bodies, kind)
         except ChatbusError as error:
             self.client.print(self.client.style.error(f"not sent: {error}"))
-        return None
 
     def _command(self, line: str) -> Outcome | None:
         name, _, argument = line[1:].partition(" ")
@@ -183,6 +237,12 @@ class ChatView:
             "help": lambda _: self.client.print(HELP),
             "users": lambda _: self._list_users(),
             "switch": self._switch,
+            "join": self._join,
+            "leave": self._leave_room,
+            "me": self._action,
+            "topic": self._topic,
+            "invite": self._invite,
+            "members": lambda _: self._list_members(),
             "history": self._history,
             "older": self._older,
             "quit": lambda _: self._leave(Outcome(back=False)),
@@ -223,7 +283,8 @@ class ChatView:
         names = self.client.online.names
         self.client.notice(f"online ({len(names)}): {', '.join(names)}")
         self.conversation.flush_reads()  # what is on screen is not unread
-        self.unread = counts = self.client.mailbox.unread_counts()
+        self._count_unread()
+        counts = self.unread
         if counts:
             self.client.notice(
                 "unread: " + ", ".join(f"{sanitize(n)} {c}" for n, c in sorted(counts.items()))
@@ -231,10 +292,67 @@ class ChatView:
 
     def _switch(self, argument: str) -> None:
         if not argument:
-            raise InvalidName("usage: /switch NAME")
-        registered = self.client.app.peer(argument)
-        self._open(registered)
+            raise InvalidName("usage: /switch NAME or /switch #ROOM")
+        self._open(self.client.app.target(argument, self.client.me))
         self._redraw()
+
+    def _join(self, argument: str) -> None:
+        room = room_name(argument) or room_name("#" + argument)
+        if room is None:
+            raise InvalidName("usage: /join #ROOM (a room: '#' and 1-32 of A-Z a-z 0-9 _ -)")
+        outcome = self.rooms.join(room)
+        self.client.receiver.rooms_changed()
+        if outcome.created:
+            self.client.notice(f"created {outcome.room}; you own it")
+        self._open(outcome.room)
+        self._redraw()
+
+    def _current_room(self, command: str) -> str:
+        if not is_room(self.peer):
+            raise NotAMember(f"{command} works in a room: /switch #ROOM first")
+        return self.peer
+
+    def _leave_room(self, argument: str) -> None:
+        room = room_name(argument) if argument else self._current_room("/leave")
+        if room is None:
+            raise InvalidName("usage: /leave [#ROOM]")
+        left = self.rooms.leave(room)
+        self.client.receiver.rooms_changed()
+        self.client.notice(f"you left {left}")
+        if same_name(left, self.peer):
+            self.client.notice("/switch NAME or #ROOM to talk on, /back or /quit to go")
+
+    def _action(self, argument: str) -> None:
+        if not argument:
+            raise InvalidName("usage: /me TEXT, as in /me waves")
+        self._say(argument, ME)
+
+    def _topic(self, argument: str) -> None:
+        room = self._current_room("/topic")
+        if argument:
+            self.rooms.set_topic(room, argument)
+            return
+        topic = next((s.topic for s in self.rooms.summaries() if same_name(s.name, room)), "")
+        self.client.notice(
+            f"topic of {room}: {sanitize(topic)}" if topic else f"{room} has no topic"
+        )
+
+    def _invite(self, argument: str) -> None:
+        room = self._current_room("/invite")
+        if not argument:
+            raise InvalidName("usage: /invite NAME")
+        self.rooms.invite(room, self.client.app.peer(argument))
+
+    def _list_members(self) -> None:
+        room = self._current_room("/members")
+        names = self.rooms.members(room)
+        self._members = len(names)
+        online = [n for n in names if n in self.client.online]
+        offline = [n for n in names if n not in self.client.online]
+        self.client.notice(
+            f"{room}: {len(names)} members; online: {', '.join(online) or 'nobody'}"
+            + (f"; offline: {', '.join(offline)}" if offline else "")
+        )
 
     def _history(self, argument: str) -> None:
         limit = self._count(argument, DEFAULT_HISTORY, "/history")

@@ -1,10 +1,13 @@
-"""One conversation on screen: from the first unread message, then live, each once."""
+"""One conversation or room on screen: from the first unread message, then live, each once."""
 
 from contextlib import suppress
 
 from chatbus.errors import ChatbusError
 from chatbus.messages import Message
+from chatbus.names import is_room
 from chatbus.reading import ConversationReader
+from chatbus.room_reading import RoomReader
+from chatbus.rooms import Rooms
 
 from .coalesce import Coalesced
 from .live import LiveClient
@@ -17,7 +20,8 @@ OLDER_PAGE = 20
 
 
 class ConversationScreen:
-    """Prints the messages between the user and ``peer``, never one twice.
+    """Prints the messages between the user and ``peer`` (a name, or a room:
+    its messages and events), never one twice.
 
     A live message can also be in the history just printed (it was stored
     before it was announced); the reader tells which are new.
@@ -26,7 +30,11 @@ class ConversationScreen:
     def __init__(self, client: LiveClient, peer: str) -> None:
         self.client = client
         self.peer = peer
-        self.reader = ConversationReader(client.mailbox, peer)
+        self.reader: ConversationReader | RoomReader = (
+            RoomReader(Rooms(client.app.hub, client.me), peer)
+            if is_room(peer)
+            else ConversationReader(client.mailbox, peer)
+        )
         self._read_later = Coalesced(MARK_READ_DELAY, self._mark_read_quietly)
 
     def includes(self, message: Message) -> bool:
@@ -60,8 +68,8 @@ class ConversationScreen:
         if notices and opening.unread_not_shown:
             # Below the messages, where the eye is: above them it scrolls away.
             self.client.notice(
-                f"{opening.unread_not_shown} more unread messages from {self.peer} are older "
-                f"than these: /older pages back (or: chatbus history {self.peer})"
+                f"{opening.unread_not_shown} more unread messages {self._where} are older "
+                f"than these: /older pages back (or: chatbus history {self._typed})"
             )
         return len(opening.messages)
 
@@ -77,9 +85,18 @@ class ConversationScreen:
         more = "/older for more" if page.more else "that was the first message"
         self.client.notice(f"end of older messages ({more}); live again")
 
+    @property
+    def _where(self) -> str:
+        return f"in {self.peer}" if is_room(self.peer) else f"from {self.peer}"
+
+    @property
+    def _typed(self) -> str:
+        """The peer as typed after ``chatbus`` in a shell."""
+        return "+" + self.peer[1:] if is_room(self.peer) else self.peer
+
     def show_latest(self, limit: int) -> int:
         """Print the newest ``limit`` messages again, on request; how many."""
-        messages = self.client.mailbox.conversation(self.peer, limit).messages
+        messages = self.reader.latest(limit)
         for message in messages:
             self._print(message)
         return len(messages)

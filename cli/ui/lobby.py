@@ -1,4 +1,4 @@
-"""The lobby: who is online (numbered, with unread counts), and whom to talk to.
+"""The lobby: who is online and your rooms (numbered, with unread counts), and whom to talk to.
 
 The list is printed again whenever someone comes or goes or a message arrives;
 a number always refers to the list printed last.
@@ -12,8 +12,9 @@ from prompt_toolkit.formatted_text import HTML
 from chatbus.accounts import Session
 from chatbus.errors import ChatbusError, InvalidName, UnknownUser
 from chatbus.messages import Message
-from chatbus.names import same_name
+from chatbus.names import is_room, room_name, same_name
 from chatbus.presence import OnlineList, PresenceEvent
+from chatbus.rooms import Rooms
 from chatbus.sanitize import sanitize
 
 from ..context import App
@@ -24,8 +25,8 @@ from .render import Style, colour_enabled
 
 MAX_LISTED = 30
 LOBBY_HELP = (
-    "type a number from the list or any name to chat (they need not be online); "
-    "/users shows the list again; /quit leaves"
+    "type a number from the list or any name to chat (they need not be online), "
+    "or a room: #ops (/join #ops makes a new one); /users shows the list again; /quit leaves"
 )
 # Joins, leaves and messages within this time make one new list, not one each.
 REDRAW_DELAY = 0.3
@@ -34,7 +35,9 @@ REDRAW_DELAY = 0.3
 class Lobby:
     def __init__(self, client: LiveClient) -> None:
         self.client = client
+        self.rooms = Rooms(client.app.hub, client.me)
         self.unread = client.mailbox.unread_counts()
+        self.room_counts = self.rooms.unread_counts()
         self.shown: list[str] = []
         self._prompt: PromptSession[str] = PromptSession()
         self._redraw = Coalesced(REDRAW_DELAY, self._redraw_now)
@@ -43,7 +46,9 @@ class Lobby:
         me, online = self.client.me, self.client.online
         others = [name for name in online.names if not same_name(name, me)]
         waiting = sorted((n for n in self.unread if n not in online), key=str.lower)
-        return others + waiting
+        # Rooms after people, busiest first.
+        rooms = sorted(self.room_counts, key=lambda r: (-self.room_counts[r][0], r.lower()))
+        return others + waiting + rooms
 
     def render(self) -> None:
         """Print the numbered list (caller holds the screen lock or owns the screen)."""
@@ -52,7 +57,8 @@ class Lobby:
         self.shown = entries[:MAX_LISTED]
         if not entries:
             self.client.notice(
-                f"nobody else is online, {self.client.me}: type a name to leave a message, or wait"
+                f"nobody else is online, {self.client.me}: type a name to leave a message, "
+                "/join #ROOM to open a room, or wait"
             )
             return
         self.client.notice(
@@ -60,9 +66,12 @@ class Lobby:
         )
         for number, name in enumerate(self.shown, 1):
             notes = []
-            if self.unread.get(name):
-                notes.append(f"{self.unread[name]} unread")
-            if name not in online:
+            unread, mentioned = self.room_counts.get(name, (self.unread.get(name, 0), 0))
+            if unread:
+                notes.append(f"{unread} unread")
+            if mentioned:
+                notes.append(f"{mentioned} mentioning you")
+            if name not in online and not is_room(name):
                 notes.append("offline")
             extra = style.dim("  " + ", ".join(notes)) if notes else ""
             self.client.print(f"  {number:>2}) {style.nick(sanitize(name))}{extra}")
@@ -87,6 +96,7 @@ class Lobby:
                 return
             with suppress(ChatbusError):  # the counts the hub has, when it answers
                 self.unread = self.client.mailbox.unread_counts()
+                self.room_counts = self.rooms.unread_counts()
             self.render()
 
     def on_connection(self, connected: bool, detail: str) -> None:
@@ -102,7 +112,7 @@ class Lobby:
         if is_number and 1 <= int(line) <= len(self.shown):
             return self.shown[int(line) - 1]
         try:
-            return self.client.app.peer(line)
+            return self.client.app.target(line, self.client.me)
         except (UnknownUser, InvalidName):
             if is_number:
                 raise UnknownUser(f"no number {line} in the list") from None
@@ -130,6 +140,14 @@ class Lobby:
                 with self.client.screen:
                     self.render()
                 continue
+            if line.startswith("/join "):
+                peer = self._join(line.removeprefix("/join ").strip())
+                if peer is None:
+                    continue
+                if not open_chat(self.client, peer, from_lobby=True).back:
+                    return
+                self.client.show(self, self._refresh)
+                continue
             if line.startswith("/"):
                 unknown = "" if line == "/help" else f"unknown command {sanitize(line)}; "
                 self.client.notice(unknown + LOBBY_HELP)
@@ -143,8 +161,22 @@ class Lobby:
                 return
             self.client.show(self, self._refresh)
 
+    def _join(self, typed: str) -> str | None:
+        """Join (or make) the room ``typed``; its name, or None after saying why not."""
+        room = room_name(typed) or room_name("#" + typed)
+        try:
+            if room is None:
+                raise InvalidName("usage: /join #ROOM (a room: '#' and 1-32 of A-Z a-z 0-9 _ -)")
+            outcome = self.rooms.join(room)
+        except ChatbusError as error:
+            self.client.print(self.client.style.error(str(error)))
+            return None
+        self.client.receiver.rooms_changed()
+        return outcome.room
+
     def _refresh(self) -> None:
         self.unread = self.client.mailbox.unread_counts()
+        self.room_counts = self.rooms.unread_counts()
         self.render()
 
 

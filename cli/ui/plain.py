@@ -29,7 +29,10 @@ class PlainChat:
         self.conversation = ConversationScreen(client, peer)
 
     def on_message(self, message: Message) -> None:
-        if same_name(message.envelope.sender, self.conversation.peer):
+        # What others say: one's own lines are not echoed back.
+        if self.conversation.includes(message) and not same_name(
+            message.envelope.sender, self.client.me
+        ):
             self.conversation.show(message)
 
     def on_presence(self, online: OnlineList, event: PresenceEvent | None) -> None:

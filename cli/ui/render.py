@@ -18,6 +18,7 @@ import click
 from chatbus.messages import Message
 from chatbus.names import same_name
 from chatbus.sanitize import sanitize, sanitize_lines
+from chatbus.text import mention_spans
 
 # 256-colour indices that read well on dark and light backgrounds.
 _NICK_COLOURS = (33, 37, 40, 70, 75, 108, 130, 135, 166, 169, 172, 178)
@@ -53,6 +54,9 @@ class Style:
     def error(self, text: str) -> str:
         return self._style(f"!! {text}", fg="red", bold=True)
 
+    def mention(self, text: str) -> str:
+        return self._style(text, fg="yellow", bold=True, reverse=True)
+
 
 def clock(ms: int, now: float | None = None) -> str:
     """``HH:MM`` for today, ``YYYY-MM-DD HH:MM`` for earlier days (local time)."""
@@ -63,16 +67,47 @@ def clock(ms: int, now: float | None = None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", moment)
 
 
+# What a room's event says, after who did it.
+_EVENTS = {
+    "join": "joined {room}",
+    "leave": "left {room}",
+    "invite": "invited {body} to {room}",
+    "topic": "set the topic of {room}: {body}",
+}
+
+
+def highlight_mentions(text: str, me: str, style: Style) -> str:
+    """``text`` (sanitized) with each "@me" in it highlighted."""
+    spans = mention_spans(text, me)
+    if not spans or not style.colour:
+        return text
+    parts, at = [], 0
+    for start, end in spans:
+        parts += [text[at:start], style.mention(text[start:end])]
+        at = end
+    return "".join([*parts, text[at:]])
+
+
 def message_line(message: Message, me: str, style: Style, *, note: str = "") -> str:
     """A message as ``HH:MM name: text``; each further line of a multi-line
     body goes on a line of its own, indented under the text, so that no line
-    of a body can pass for a message of its own. ``note`` is added dimmed."""
-    sender = sanitize(message.envelope.sender)
+    of a body can pass for a message of its own. ``note`` is added dimmed.
+
+    In a room: an action (/me) as ``HH:MM * name text``, an event as ``HH:MM
+    -- name joined #room``, and mentions of ``me`` highlighted."""
+    envelope = message.envelope
+    sender = sanitize(envelope.sender)
     stamp = clock(message.accepted_ms)
-    first, *more = sanitize_lines(message.envelope.body)
     nick = style.nick(sender, own=same_name(sender, me))
-    indent = " " * len(f"{stamp} {sender}: ")  # names and clocks are ASCII
-    lines = [f"{style.dim(stamp)} {nick}: {first}", *(indent + line for line in more)]
+    if envelope.event:
+        room, body = sanitize(envelope.recipient), " ".join(sanitize_lines(envelope.body))
+        said = _EVENTS[envelope.kind].format(room=room, body=body)
+        return f"{style.dim(stamp)} {style.dim('--')} {nick} {style.dim(said)}"
+    first, *more = (highlight_mentions(line, me, style) for line in sanitize_lines(envelope.body))
+    head = f"{stamp} * {sender} " if envelope.kind == "me" else f"{stamp} {sender}: "
+    indent = " " * len(head)  # names and clocks are ASCII
+    lead = f"* {nick} " if envelope.kind == "me" else f"{nick}: "
+    lines = [f"{style.dim(stamp)} {lead}{first}", *(indent + line for line in more)]
     if note:
         lines[-1] += style.dim(f"  {note}")
     return "\n".join(lines)
