@@ -11,6 +11,11 @@ their own keys and channels, and in others' space only what delivery needs:
   channel (selectors: nothing else on those);
 * reading the user directory and everyone's presence, and writing their own
   presence lease;
+* the whole of each room they are a member of (``NS:{#ops}:*``, keys and
+  channel), and reading the list of public rooms. Rooms change these rules:
+  only the admin may run ``ACL SETUSER``, so the admin adds people to rooms
+  and removes them (``chatbus admin room-add`` / ``room-remove``), and
+  :func:`access_rules` is what a user's key and channel rules are then;
 * only the commands chatbus sends.
 
 The ACL password is not the person's password but a secret derived from it
@@ -19,6 +24,7 @@ fast hash, so what it keeps must not be guessable.
 """
 
 import hashlib
+from collections.abc import Iterable
 
 from .keys import Keys
 
@@ -60,13 +66,25 @@ def hub_secret(namespace: str, name: str, password: str) -> str:
     return hashlib.scrypt(password.encode("utf-8"), salt=salt, **_SCRYPT).hex()
 
 
-def user_rules(keys: Keys, name: str, secret: str) -> list[str]:
-    """``ACL SETUSER <name>`` arguments that make ``name`` a chat user with ``secret``."""
-    me = name.lower()
+def user_rules(keys: Keys, name: str, secret: str, rooms: Iterable[str] = ()) -> list[str]:
+    """``ACL SETUSER <name>`` arguments that make ``name`` a chat user with
+    ``secret``, a member of ``rooms``."""
     return [
         "reset",
         "on",
         f">{secret}",
+        *(f"+{command}" for command in USER_COMMANDS),
+        "+spublish",  # on their own channels, their rooms' and the presence channel only
+        *access_rules(keys, name, rooms),
+    ]
+
+
+def access_rules(keys: Keys, name: str, rooms: Iterable[str]) -> list[str]:
+    """The key, channel and selector rules of ``name``, a member of ``rooms``;
+    after ``resetkeys resetchannels clearselectors`` they replace what the user
+    had, leaving the password and the commands as they were."""
+    me = name.lower()
+    return [
         # their own keys and channels, whole
         f"~{keys.pattern(me, '*')}",
         f"&{keys.pattern(me, '*')}",
@@ -78,8 +96,10 @@ def user_rules(keys: Keys, name: str, secret: str) -> list[str]:
         f"~{keys.lease_of(me)}",
         f"~{keys.online_until(me)}",
         f"&{keys.users_channel}",
-        *(f"+{command}" for command in USER_COMMANDS),
-        "+spublish",  # on their own channels and the presence channel only
+        f"%R~{keys.public_rooms}",
+        # the rooms they are in: read, post, subscribe
+        *(f"~{keys.pattern(room.lower(), '*')}" for room in rooms),
+        *(f"&{keys.pattern(room.lower(), '*')}" for room in rooms),
         # in others' space, one command each: tell them a stream waits, ring them
         f"(+sadd %W~{keys.pattern('*', 'senders')})",
         f"(+spublish &{keys.pattern('*', 'bell')})",

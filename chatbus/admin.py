@@ -18,12 +18,13 @@ from typing import Any, cast
 
 import redis
 
-from .acl import OPTIONAL_RULES, hub_secret, user_rules
+from .acl import OPTIONAL_RULES, access_rules, hub_secret, user_rules
 from .config import Settings, display_url
-from .errors import ChatbusError, HubRefused, NameTaken, UnknownUser
+from .errors import ChatbusError, HubRefused, NameTaken, NotAMember, UnknownUser
 from .hub import Hub, as_text
 from .known_nodes import at
-from .names import valid_names, validate_name
+from .names import is_room, valid_names, validate_name, validate_room
+from .rooms import Rooms
 
 ADMIN_USER = "admin"
 
@@ -167,6 +168,9 @@ class Admin:
         self._on_every_node(("ACL", "DELUSER", name.lower()))
         self._take_offline(display)
         keys = self.keys
+        for room in self._rooms_of(display):
+            with suppress(NotAMember):  # the room shows that they left
+                Rooms(self.hub, display).leave(room)
         with self.hub.errors():
             senders = cast(set[bytes], self.hub.redis.smembers(keys.senders(name)))
             for sender in valid_names(sorted(senders)):
@@ -181,6 +185,8 @@ class Admin:
                 keys.lease_of(name),
                 keys.online_until(name),
                 keys.taken(name),
+                keys.rooms_of(name),
+                keys.invites(name),
             ):
                 self.hub.redis.delete(key)
             self.hub.redis.hdel(keys.directory, display.lower())
@@ -192,6 +198,44 @@ class Admin:
                 self.hub.redis.hdel(keys.unread(other), display)
                 self.hub.redis.delete(keys.from_stream(other, name))
                 self.hub.redis.srem(keys.senders(other), name.lower())
+
+    # -- rooms: membership is an ACL change, so it is the admin's ----------
+
+    def add_to_room(self, typed_room: str, names: list[str], *, private: bool = False) -> str:
+        """Put ``names`` in the room (made if new: ``private`` or public, owned
+        by the first name): their ACL rules open the room on every node, then
+        each joins it, as a client would. Returns the room's name as created."""
+        room = validate_room(typed_room)
+        people = [self._existing(name) for name in names]
+        for person in people:
+            self._grant(person, {*self._rooms_of(person), room.lower()})
+        for person in people:
+            room = Rooms(self.hub, person).join(room, private=private).room
+        return room
+
+    def remove_from_room(self, typed_room: str, names: list[str]) -> str:
+        """Take ``names`` out of the room: each leaves it (the room says so),
+        and their ACL rules close it on every node, which cuts off their
+        subscription at once (their clients subscribe again without it)."""
+        room = validate_room(typed_room)
+        people = [self._existing(name) for name in names]
+        for person in people:
+            with suppress(NotAMember):
+                room = Rooms(self.hub, person).leave(room)
+            self._grant(person, self._rooms_of(person) - {room.lower()})
+        return room
+
+    def _rooms_of(self, person: str) -> set[str]:
+        """The rooms ``person`` is in, by their own list (lower-case)."""
+        with self.hub.errors():
+            listed = cast(list[bytes], self.hub.redis.hkeys(self.keys.rooms_of(person)))
+        return {as_text(room) for room in listed if is_room(as_text(room))}
+
+    def _grant(self, person: str, rooms: set[str]) -> None:
+        """Make ``person``'s key and channel rules those of a member of ``rooms``."""
+        rules = access_rules(self.keys, person, sorted(rooms))
+        reset = ("resetkeys", "resetchannels", "clearselectors")
+        self._on_every_node(("ACL", "SETUSER", person.lower(), *reset, *rules))
 
     def reset_password(self, name: str, password: str | None = None) -> str:
         """Give ``name`` a new password (generated unless given), end every

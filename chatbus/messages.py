@@ -20,7 +20,14 @@ from typing import Any, cast
 
 from . import lua
 from .envelope import TEXT, BadEnvelope, Envelope, decode_envelope, max_payload, new_envelope
-from .errors import ChatbusError, HubUnavailable, NotAMember, Unconfirmed, UnknownUser
+from .errors import (
+    ChatbusError,
+    HubRefused,
+    HubUnavailable,
+    NotAMember,
+    Unconfirmed,
+    UnknownUser,
+)
 from .hub import Hub, as_text
 from .keys import Keys
 from .names import is_room, is_valid_name, same_name, valid_names
@@ -220,6 +227,21 @@ class Mailbox:
         """
         if len(envelopes) > SEND_BATCH:
             raise ValueError(f"at most {SEND_BATCH} envelopes per delivery")
+        try:
+            return self._deliver(recipient, envelopes, retry, patient)
+        except HubRefused:
+            if is_room(recipient) and self.hub.secured:  # the hub keeps a room to its members
+                raise self._not_in(recipient) from None
+            raise
+
+    def _not_in(self, room: str) -> NotAMember:
+        if self.hub.secured:
+            return NotAMember(f"you are not in {room}: its members are the admin's to choose")
+        return NotAMember(f"you are not in {room}: join it first ('chatbus join +{room[1:]}')")
+
+    def _deliver(
+        self, recipient: str, envelopes: Sequence[Envelope], retry: bool, patient: bool
+    ) -> list[Message]:
         payloads = [envelope.encode() for envelope in envelopes]
         with self.hub.errors():  # the first use of the hub connects: errors said as ours
             cluster = self.hub.cluster
@@ -269,9 +291,7 @@ class Mailbox:
         if the recipient is a room the sender is not in."""
         if is_room(recipient):
             if replies[0] is None:
-                raise NotAMember(
-                    f"you are not in {recipient}: join it first ('chatbus join +{recipient[1:]}')"
-                )
+                raise self._not_in(recipient)
         elif self.hub.secured:
             # The recipient's account is the admin's to check (the directory);
             # the ids that matter to this client are its own copy's.

@@ -17,6 +17,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 
 from .envelope import BadEnvelope, decode_envelope, is_stream_id
+from .errors import HubRefused
 from .hub import Hub
 from .messages import Message, stream_id_key
 from .names import is_room, same_name
@@ -47,6 +48,7 @@ class RoomFollower:
         self._hub_now_ms = hub_now_ms
         self._last: dict[str, str] = {}  # room (lower-case) -> last stream id delivered
         self._channels: dict[bytes, str] = {}  # channel -> room (lower-case)
+        self._refused: set[str] = set()  # listed, but the hub does not let us read them
         # A post retried after a lost reply can be in the log twice: shown once.
         self._seen: OrderedDict[str, None] = OrderedDict()
 
@@ -56,17 +58,23 @@ class RoomFollower:
         A room new to the follower starts at its newest entry; one no longer
         listed is dropped."""
         listed = [room.lower() for room in self.rooms.mine()]
+        self._refused = set()
         for room in listed:
             if room not in self._last:
-                self._last[room] = self.rooms.latest_id(room)
-        self._last = {room: self._last[room] for room in listed}
+                try:
+                    self._last[room] = self.rooms.latest_id(room)
+                except HubRefused:
+                    # A secured hub no longer opens it to this user (taken
+                    # out of it): not followed, and no reason to reconnect.
+                    self._refused.add(room)
+        self._last = {room: self._last[room] for room in listed if room in self._last}
         keys = self.hub.keys
         self._channels = {keys.room_channel(room).encode(): room for room in listed}
         return [channel.decode() for channel in self._channels]
 
     def changed(self) -> bool:
         """True when the user's rooms on the hub are not the ones followed."""
-        return {room.lower() for room in self.rooms.mine()} != set(self._last)
+        return {room.lower() for room in self.rooms.mine()} - self._refused != set(self._last)
 
     def room_of(self, channel: bytes) -> str | None:
         return self._channels.get(channel)

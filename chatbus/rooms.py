@@ -21,7 +21,7 @@ from typing import Any, cast
 
 from . import lua
 from .envelope import BadEnvelope, decode_envelope, is_stream_id, new_envelope
-from .errors import NotAMember
+from .errors import HubRefused, NotAMember
 from .hub import Hub, as_text
 from .messages import MailboxPage, Message, StreamEntries
 from .names import is_room, room_name, same_name, valid_names
@@ -129,10 +129,23 @@ class Rooms:
             outcome, name, is_private = _EVENT(self.hub.topology, call_keys, args)
         return as_text(outcome), room_from_reply(name, room), is_private == b"1"
 
+    def _admins_only(self, room: str, what: str) -> NotAMember:
+        """On a secured hub, membership is an ACL change: the admin's to make."""
+        command = "room-remove" if "out of" in what else "room-add"
+        return NotAMember(
+            f"on this secured hub the admin {what} (their Redis rules open a room): "
+            f"ask them to run 'chatbus admin {command} +{room[1:]} {self.me}'"
+        )
+
     def join(self, room: str, *, private: bool = False) -> JoinOutcome:
         """Join ``room``, creating it (public, or ``private``) if it is new.
 
-        NotAMember for a private room without an invitation."""
+        NotAMember for a private room without an invitation, and on a
+        secured hub for any room the admin has not put the user in."""
+        if self.hub.secured:
+            if not self._is_member(room):
+                raise self._admins_only(room, "puts people in rooms")
+            return JoinOutcome(self.room(room), False, True, False)
         outcome, name, is_private = self._event(room, "join", room, room, private)
         if outcome == "private":
             raise NotAMember(f"{name} is private: a member must invite you (/invite {self.me})")
@@ -146,6 +159,8 @@ class Rooms:
 
     def leave(self, room: str) -> str:
         """Leave ``room``: its messages stop coming. Returns its name as created."""
+        if self.hub.secured:
+            raise self._admins_only(room, "takes people out of rooms")
         outcome, name, _ = self._event(room, "leave", room)
         with self.hub.errors():
             self.hub.redis.hdel(self.keys.rooms_of(self.me), room.lower())
@@ -157,6 +172,11 @@ class Rooms:
 
     def invite(self, room: str, name: str) -> str:
         """Let ``name`` (registered, as spelled) join ``room``, private or not."""
+        if self.hub.secured:
+            raise NotAMember(
+                f"on this secured hub the admin puts people in rooms: ask them to run "
+                f"'chatbus admin room-add +{room[1:]} {name}'"
+            )
         outcome, shown, _ = self._event(room, "invite", name, name.lower())
         if outcome in ("not-member", "no-room"):
             raise NotAMember(f"you are not in {room}: only its members invite")
@@ -203,8 +223,8 @@ class Rooms:
         """The rooms ``me`` is in, is invited to, and the public ones, by name."""
         mine = set(self._hash_of_rooms(self.keys.rooms_of(self.me)))
         invited = self.invitations()
-        public = set(self._hash_of_rooms(self.keys.public_rooms))
-        rooms = sorted(mine | set(invited) | public)
+        public = self._hash_of_rooms(self.keys.public_rooms)
+        rooms = sorted(mine | set(invited) | set(public))
         if not rooms:
             return []
         keys, me = self.keys, self.me.lower()
@@ -215,13 +235,19 @@ class Rooms:
                 pipe.hgetall(keys.room_members(room))
                 pipe.hget(keys.room_read(room), me)
                 pipe.hget(keys.room_mentions(room), me)
-            replies = pipe.execute()
+            replies = pipe.execute(raise_on_error=False)
         online_now = {name.lower() for name in online}
         summaries = []
         for index, room in enumerate(rooms):
-            (name, private, topic, seq), members, read, mentions = replies[
-                4 * index : 4 * index + 4
-            ]
+            row = replies[4 * index : 4 * index + 4]
+            if any(isinstance(reply, Exception) for reply in row):
+                # A secured hub opens a room to its members only: of the
+                # others, the list of public rooms says the name.
+                if room in public:
+                    shown = room_from_reply(public[room], room)
+                    summaries.append(RoomSummary(shown, False, "", [], False))
+                continue
+            (name, private, topic, seq), members, read, mentions = row
             if name is None:
                 continue  # a stale listing of a room that is gone
             member_names = valid_names(sorted(cast(dict[bytes, bytes], members).values()))
@@ -269,7 +295,10 @@ class Rooms:
             pipe = self.hub.redis.pipeline(transaction=False)
             pipe.hmget(keys.room(room), ["name", "private"])
             pipe.hgetall(keys.room_members(room))
-            (name, private), members = pipe.execute()
+            replies = pipe.execute(raise_on_error=False)
+        if any(isinstance(reply, Exception) for reply in replies):  # a secured hub's refusal
+            raise NotAMember(f"{room}: only its members see who is in it")
+        (name, private), members = replies
         if name is None:
             raise NotAMember(f"there is no room {room}: 'chatbus join' creates it")
         if private == b"1" and self.me.lower().encode() not in members:
@@ -279,8 +308,13 @@ class Rooms:
     def room(self, typed: str) -> str:
         """``typed`` as the room's name as created; NotAMember if there is no such room."""
         room = room_name(typed) or typed
-        with self.hub.errors():
-            name = self.hub.redis.hget(self.keys.room(room), "name")
+        try:
+            with self.hub.errors():
+                name = self.hub.redis.hget(self.keys.room(room), "name")
+        except HubRefused:
+            if not self.hub.secured:
+                raise
+            raise self._admins_only(room, "puts people in rooms") from None
         if name is None:
             raise NotAMember(f"there is no room {room}: 'chatbus join +{room[1:]}' creates it")
         return room_from_reply(name, room)
@@ -352,11 +386,19 @@ class Rooms:
         older = messages[0].stream_id if len(entries) > limit and messages else None
         return MailboxPage(messages, scanned.dropped, older)
 
+    def _is_member(self, room: str) -> bool:
+        """Whether ``me`` is in ``room`` (a secured hub refuses a non-member to ask)."""
+        try:
+            with self.hub.errors():
+                return bool(self.hub.redis.hexists(self.keys.room_members(room), self.me.lower()))
+        except HubRefused:
+            if self.hub.secured:
+                return False
+            raise
+
     def check_member(self, room: str) -> None:
         """NotAMember unless ``me`` is in ``room``."""
-        with self.hub.errors():
-            member = self.hub.redis.hexists(self.keys.room_members(room), self.me.lower())
-        if not member:
+        if not self._is_member(room):
             raise NotAMember(f"you are not in {room}: 'chatbus join +{room[1:]}' joins it")
 
 

@@ -1,4 +1,4 @@
-"""``chatbus admin``: the users of a secured hub, with the admin's URL."""
+"""``chatbus admin``: the users and rooms of a secured hub, with the admin's URL."""
 
 import sys
 from pathlib import Path
@@ -11,7 +11,7 @@ from chatbus.config import Settings
 from chatbus.errors import InvalidSetting
 from chatbus.keys import DEFAULT_NAMESPACE
 
-from .context import NAME, friendly_errors
+from .context import NAME, friendly_errors, room_argument
 
 
 @click.group()
@@ -38,7 +38,7 @@ from .context import NAME, friendly_errors
 )
 @click.pass_context
 def admin(ctx: click.Context, admin_url: str, namespace: str, tls_ca: Path | None) -> None:
-    """Manage the users of a secured hub ('chatbus server --secure').
+    """Manage the users and rooms of a secured hub ('chatbus server --secure').
 
     \b
     Each chat user is a Redis ACL user of their own, on every node of the
@@ -47,6 +47,8 @@ def admin(ctx: click.Context, admin_url: str, namespace: str, tls_ca: Path | Non
       chatbus admin reset-password alice  a new one; her clients stop
       chatbus admin remove-user alice     her account, her data, her access
       chatbus admin list                  who there is, and nodes out of step
+      chatbus admin room-add +ops alice bob   a room only its members can open
+      chatbus admin room-remove +ops bob      and bob is out of it
     """
     try:
         ctx.obj = Settings(url=admin_url, namespace=namespace, tls_ca=tls_ca)
@@ -134,3 +136,31 @@ def list_users(ctx: click.Context) -> None:
     for row in rows:
         missing = f"  (missing on {', '.join(row.missing_on)})" if row.missing_on else ""
         click.echo(f"{row.name}{missing}")
+
+
+@admin.command("room-add")
+@room_argument
+@click.argument("names", metavar="NAME...", nargs=-1, required=True, type=NAME)
+@click.option("--private", is_flag=True, help="Make a new room private (unlisted to others).")
+@click.pass_context
+@friendly_errors
+def room_add(ctx: click.Context, room: str, names: tuple[str, ...], private: bool) -> None:
+    """Put NAMEs in ROOM ('#ops' or +ops), making it if it is new (the first NAME owns it).
+
+    On a secured hub the hub itself keeps rooms apart: only members may read
+    a room, subscribe to it or post, and only the admin changes who they are
+    (a change of their Redis rules on every node).
+    """
+    shown = _admin(ctx).add_to_room(room, list(names), private=private)
+    click.echo(f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} in {shown}.")
+
+
+@admin.command("room-remove")
+@room_argument
+@click.argument("names", metavar="NAME...", nargs=-1, required=True, type=NAME)
+@click.pass_context
+@friendly_errors
+def room_remove(ctx: click.Context, room: str, names: tuple[str, ...]) -> None:
+    """Take NAMEs out of ROOM: they can no longer read it, subscribe to it or post."""
+    shown = _admin(ctx).remove_from_room(room, list(names))
+    click.echo(f"{', '.join(names)} left {shown}.")
