@@ -44,7 +44,8 @@ from chatbus.receiver import Receiver
 from chatbus.server import HubProcess
 
 COMMANDS = (
-    "server", "login", "chat", "users", "send", "history", "passwd", "logout", "whoami", "admin"
+    "server", "login", "chat", "users", "send", "history", "passwd", "logout", "whoami", "admin",
+    "rooms", "join", "leave", "members", "invite",
 )  # fmt: skip
 NOT_LOGGED_IN = "Error: nobody is logged in here; run 'chatbus login NAME' first"
 TOO_LONG = "x" * 4097  # the default limit is 4096 bytes

@@ -48,16 +48,36 @@ def usage_error(result: Result, usage: str) -> str:
     ("args", "usage"),
     [
         (["login", "bad name"], "chatbus login [OPTIONS] NAME"),
-        (["chat", "semi;colon"], "chatbus chat [OPTIONS] NAME"),
-        (["send", "x" * 33, "hi"], "chatbus send [OPTIONS] NAME [TEXT]..."),
-        (["history", "é"], "chatbus history [OPTIONS] NAME"),
+        (["chat", "semi;colon"], "chatbus chat [OPTIONS] NAME|ROOM"),
+        (["send", "x" * 33, "hi"], "chatbus send [OPTIONS] NAME|ROOM [TEXT]..."),
+        (["history", "é"], "chatbus history [OPTIONS] NAME|ROOM"),
     ],
     ids=["login", "chat", "send", "history"],
 )
 def test_an_invalid_name_is_a_usage_error(chatbus: Chatbus, args: list[str], usage: str) -> None:
     chatbus.login("alice")
     line = usage_error(chatbus(*args, CHATBUS_PASSWORD=PASSWORD), usage)
-    assert line == f"Error: Invalid value for 'NAME': invalid name {args[1]!r}: {NAME_RULE}"
+    what = usage.split()[3]
+    assert line == f"Error: Invalid value for '{what}': invalid name {args[1]!r}: {NAME_RULE}"
+
+
+@pytest.mark.parametrize(
+    ("args", "usage"),
+    [
+        (["join", "#no way"], "chatbus join [OPTIONS] ROOM"),
+        (["chat", "+" + "x" * 33], "chatbus chat [OPTIONS] NAME|ROOM"),
+        (["members", "ops"], "chatbus members [OPTIONS] ROOM"),
+    ],
+    ids=["join", "chat", "members"],
+)
+def test_an_invalid_room_is_a_usage_error(chatbus: Chatbus, args: list[str], usage: str) -> None:
+    chatbus.login("alice")
+    line = usage_error(chatbus(*args), usage)
+    what = usage.split()[3]
+    room_rule = (
+        "use '#' and 1-32 characters: letters A-Z a-z, digits 0-9, '_' and '-' (or '+' for '#')"
+    )
+    assert line == f"Error: Invalid value for '{what}': invalid room name {args[1]!r}: {room_rule}"
 
 
 def test_an_invalid_as_name_names_the_option_or_the_variable(chatbus: Chatbus) -> None:

@@ -31,6 +31,7 @@ from chatbus.messages import Mailbox
 from chatbus.outbox import Outbox, Outgoing
 from chatbus.presence import Lease, snapshot
 from chatbus.receiver import Receiver, Timing
+from chatbus.rooms import Rooms
 from chatbus.server import ServerBinary
 
 FAST = Timing(
@@ -87,6 +88,18 @@ def test_every_command_works_on_a_cluster_without_being_told(
     assert shown.splitlines()[0].endswith(f"{alice}: hello across masters")
     assert bodies(hub_on_cluster, alice)[-1] == "reply"
     assert Mailbox(hub_on_cluster, bob).unread_counts() == {}
+    # Rooms, each on the master of its own slot.
+    chatbus.ok("join", "+ops", CHATBUS_USER=alice)
+    chatbus.ok("join", "#dev", CHATBUS_USER=alice)
+    chatbus.ok("join", "+OPS", CHATBUS_USER=bob)
+    chatbus.ok("send", "+ops", f"@{bob}", "look", CHATBUS_USER=alice)
+    rooms = chatbus.ok("rooms", "--json", CHATBUS_USER=bob).stdout
+    assert '"room": "#ops"' in rooms and '"unread": 1, "mentions": 1' in rooms
+    assert '"room": "#dev"' in rooms and '"member": false' in rooms
+    members = chatbus.ok("members", "+ops", CHATBUS_USER=bob).stdout
+    assert members.startswith("#ops: 2 members")
+    room_history = chatbus.ok("history", "+ops", "--limit", "1", CHATBUS_USER=bob).stdout
+    assert room_history.rstrip().endswith(f"{alice}: @{bob} look")
     passwd = chatbus.ok(
         "passwd", CHATBUS_USER=alice, CHATBUS_PASSWORD="password1", CHATBUS_NEW_PASSWORD="secret99"
     )
@@ -459,3 +472,36 @@ def test_a_client_that_has_met_the_cluster_gets_in_with_the_urls_node_down(
             accounts.registered_name(stranger, "alice")
     finally:
         stranger.close()
+
+
+def test_a_room_on_a_cluster_rides_out_a_kill_of_its_master(
+    faulty: tuple[LocalCluster, Hub],
+) -> None:
+    cluster, hub = faulty
+    # Rooms spread over the masters: each under its own hash tag.
+    owners = {cluster.master_for(hub.keys.room_log(f"#room{i}")).port for i in range(12)}
+    assert len(owners) > 1
+    alice, bob = names_on_different_masters(cluster, hub.settings)
+    for name in (alice, bob):
+        accounts.register(hub, name, "password1")
+        Rooms(hub, name).join("#ops")
+    recorder = Recorder()
+    receiver = Receiver(hub, bob, recorder, after_id="0-0", timing=FAST)
+    receiver.start()
+    assert receiver.wait_connected(10)
+    try:
+        sender = Sender(hub, alice, "#ops", 300)
+        sender.start()
+        assert sender.halfway.wait(30)
+        fail_over(cluster, cluster.master_for(hub.keys.room_log("#ops")).port)
+        sender.join(60)
+        assert sender.errors == []  # every post rode out the failover
+
+        def posted() -> list[str]:
+            return [m.envelope.body for m in recorder.messages if not m.envelope.event]
+
+        wait_until(lambda: set(sender.acknowledged) <= set(posted()), 30, "every post")
+        assert posted() == sorted(set(posted())), "a post twice, or out of order"
+        assert Rooms(hub, bob).position("#ops")[1] == 300  # numbered once each
+    finally:
+        receiver.stop()

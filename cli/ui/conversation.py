@@ -62,7 +62,7 @@ class ConversationScreen:
         opening = self.reader.open(history)
         for index, message in enumerate(opening.messages):
             if notices and index == opening.first_unread:
-                new = len(opening.messages) - index
+                new = sum(1 for m in opening.messages[index:] if not m.envelope.event)
                 self.client.notice(f"{new} new message{'s' if new != 1 else ''}:")
             self._print(message)
         if notices and opening.unread_not_shown:
