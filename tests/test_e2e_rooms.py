@@ -81,3 +81,31 @@ def test_a_member_killed_with_sigkill_gets_every_room_message_once_on_return(
     assert all(shown.count(f"while away {i}") == 1 for i in range(5))
     again.enter("/quit")
     again.child.expect(pexpect.EOF)
+
+
+def test_the_lobby_lists_rooms_and_the_chat_view_joins_invites_and_leaves(
+    world: World,
+) -> None:
+    world.register("alice", "bob")
+    world.logged_in("bob")
+    Rooms(world.hub, "alice").join("#ops")
+    Rooms(world.hub, "bob").join("#ops")
+    Mailbox(world.hub, "alice").send_many("#ops", ["one", "two @bob"])
+    bob = world.terminal("bob", "login", "bob")
+    bob.expect_row(r" +1\) #ops  2 unread, 1 mentioning you")
+    bob.enter("1")
+    bob.expect("2 new messages:")
+    bob.expect_row(rf"{CLOCK} alice: two @bob")
+    bob.enter("/join #dev")
+    bob.expect("created #dev; you own it")
+    bob.expect(r"\[#dev\]")
+    bob.enter("/invite alice")
+    bob.expect_row(rf"{CLOCK} -- bob invited alice to #dev")
+    assert Rooms(world.hub, "alice").invitations() == {"#dev": "bob"}
+    bob.enter("/leave")
+    bob.expect("you left #dev")
+    bob.enter("/back")
+    bob.expect_row(r" +1\) #ops")
+    assert Rooms(world.hub, "bob").mine() == ["#ops"]
+    bob.enter("/quit")
+    bob.child.expect(pexpect.EOF)

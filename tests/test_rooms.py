@@ -14,11 +14,12 @@ from test_receiver import FAST, register
 from chatbus.envelope import new_envelope
 from chatbus.errors import ChatbusError, InvalidName, NotAMember
 from chatbus.hub import Hub
-from chatbus.messages import Mailbox
+from chatbus.messages import Mailbox, Message
 from chatbus.names import room_name, validate_room
 from chatbus.receiver import Receiver
 from chatbus.rooms import Rooms
 from chatbus.server import HubProcess
+from chatbus_cli.ui.render import Style, message_line
 
 
 def post(hub: Hub, who: str, room: str, *bodies: str) -> None:
@@ -225,3 +226,17 @@ def test_hub_killed_and_restarted_mid_room_stream_loses_nothing_and_shows_nothin
         assert any(not up for up, _ in bob.connections)  # it did see the outage
     finally:
         receiver.stop()
+
+
+def test_mentions_of_the_reader_are_highlighted_and_events_read_as_sentences() -> None:
+    mention = Message("1-0", new_envelope("alice", "#ops", "hi @Bob, and @bobby", 100))
+    shown = message_line(mention, "bob", Style(colour=True))
+    assert "\x1b[7m" in shown and shown.count("\x1b[7m") == 1  # @Bob only, not @bobby
+    plain = message_line(mention, "carol", Style(colour=True))
+    assert "\x1b[7m" not in plain
+    topic = Message("2-0", new_envelope("bob", "#ops", "ship \x1b[31mit", 100, "topic"))
+    assert message_line(topic, "carol", Style(colour=False)).endswith(
+        "-- bob set the topic of #ops: ship it"  # the escape sequence removed whole
+    )
+    action = Message("3-0", new_envelope("bob", "#ops", "waves", 100, "me"))
+    assert message_line(action, "carol", Style(colour=False)).endswith("* bob waves")
