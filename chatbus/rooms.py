@@ -27,6 +27,9 @@ from .messages import MailboxPage, Message, StreamEntries
 from .names import is_room, room_name, same_name, valid_names
 
 _EVENT = lua.load("room_event.lua")
+# The most of a topic shown: it is set with a message's size limit, but
+# anyone who can write the room hash could store more.
+TOPIC_SHOWN = 300
 _READ = lua.load("room_read.lua")
 
 
@@ -257,7 +260,7 @@ class Rooms:
             summary = RoomSummary(
                 room_from_reply(name, room),
                 private == b"1",
-                as_text(topic or b""),
+                as_text(topic or b"")[:TOPIC_SHOWN],
                 sorted(member_names, key=str.lower),
                 is_member,
                 invited_by=invited.get(room),
@@ -287,6 +290,12 @@ class Rooms:
             seq, read, mentions = replies[3 * index : 3 * index + 3]
             counts[room] = (max(0, _number(seq) - _position(read).seq), _number(mentions))
         return counts
+
+    def topic(self, room: str) -> str:
+        """The room's topic ("" for none)."""
+        with self.hub.errors():
+            topic = self.hub.redis.hget(self.keys.room(room), "topic")
+        return as_text(topic or b"")[:TOPIC_SHOWN]
 
     def members(self, room: str) -> list[str]:
         """Who is in ``room``; a private room's members are listed to its members only."""

@@ -109,3 +109,24 @@ def test_the_lobby_lists_rooms_and_the_chat_view_joins_invites_and_leaves(
     assert Rooms(world.hub, "bob").mine() == ["#ops"]
     bob.enter("/quit")
     bob.child.expect(pexpect.EOF)
+
+
+def test_a_busy_room_elsewhere_says_so_once_and_again_for_each_mention(world: World) -> None:
+    world.register("alice", "bob")
+    world.logged_in("bob")
+    for room in ("#ops", "#dev"):
+        Rooms(world.hub, "alice").join(room)
+        Rooms(world.hub, "bob").join(room)
+    bob = world.terminal("bob", "chat", "+ops")
+    bob.expect(r"\[#ops\]")
+    alice = Mailbox(world.hub, "alice")
+    for text in ("one", "two", "three"):
+        alice.send("#dev", text)
+    bob.expect_row(r"-- alice wrote in #dev \([1-3] unread\): /switch #dev")
+    alice.send("#dev", "@bob over here")
+    bob.expect_row(r"-- alice mentioned you in #dev \(4 unread\): /switch #dev")
+    notices = [row for row in bob.screen() if "in #dev" in row]
+    assert len(notices) == 2
+    bob.expect_on_screen("unread: #dev 4")  # the status bar
+    bob.enter("/quit")
+    bob.child.expect(pexpect.EOF)

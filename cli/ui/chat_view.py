@@ -137,7 +137,7 @@ class ChatView:
         names = self.rooms.members(room)
         self._members = len(names)
         online = sum(1 for name in names if name in self.client.online)
-        topic = next((s.topic for s in self.rooms.summaries() if same_name(s.name, room)), "")
+        topic = self.rooms.topic(room)
         about = f"; topic: {sanitize(topic)}" if topic else ""
         self.client.notice(
             f"room {room}: {len(names)} members, {online} online{about}; /help for commands"
@@ -163,11 +163,20 @@ class ChatView:
         elif same_name(sender, self.client.me) or envelope.event:
             pass  # one's own words elsewhere, and room events, are no news
         elif room is not None:
+            # A busy room elsewhere says so once, when it starts to be
+            # unread, and again for each mention of the user: not per message.
+            quiet = self.unread.get(room, 0) > 0
+            mentioned = mentions(envelope.body, self.client.me)
+            if quiet and not mentioned:  # counted here: no round trip per message
+                self.unread[room] += 1
+                self._redraw()
+                return
             self._count_unread()
-            said = "mentioned you" if mentions(envelope.body, self.client.me) else "wrote"
-            self.client.notice(
-                f"{sender} {said} in {room} ({self.unread.get(room, 1)} unread): /switch {room}"
-            )
+            if mentioned or not quiet:
+                said = "mentioned you" if mentioned else "wrote"
+                self.client.notice(
+                    f"{sender} {said} in {room} ({self.unread.get(room, 1)} unread): /switch {room}"
+                )
         else:
             self._count_unread()
             self.client.notice(
@@ -332,7 +341,7 @@ class ChatView:
         if argument:
             self.rooms.set_topic(room, argument)
             return
-        topic = next((s.topic for s in self.rooms.summaries() if same_name(s.name, room)), "")
+        topic = self.rooms.topic(room)
         self.client.notice(
             f"topic of {room}: {sanitize(topic)}" if topic else f"{room} has no topic"
         )
