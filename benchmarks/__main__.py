@@ -14,13 +14,31 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType, ModuleType
 
-from . import clients_load, cluster, latency, memory, presence_storm, secured, throughput
+from . import (
+    clients_load,
+    cluster,
+    latency,
+    memory,
+    presence_storm,
+    rooms,
+    secured,
+    throughput,
+)
 from .core import FULL, PROJECT_ROOT, QUICK, BenchHub, Context, ScenarioResult, Workers
 from .report import cpu_times, cpu_use, machine_info, table, to_json, write_json
 
 SCENARIOS: dict[str, ModuleType] = {
     module.NAME: module
-    for module in (latency, throughput, presence_storm, clients_load, memory, cluster, secured)
+    for module in (
+        latency,
+        throughput,
+        presence_storm,
+        clients_load,
+        memory,
+        cluster,
+        secured,
+        rooms,
+    )
 }
 DEFAULT_OUT = Path("benchmarks/results/latest.json")  # relative to the project
 

@@ -146,6 +146,19 @@ def _verdict(met: bool | None) -> str:
     return {True: "met", False: "MISSED", None: ""}[met]
 
 
+def _ratio(value: float | None) -> str:
+    """A ratio to two decimals, or two significant digits below 0.01 (not "0.00x")."""
+    if value is None:
+        return "-"
+    return f"{value:.2g}x" if 0 < abs(value) < 0.01 else f"{value:.2f}x"
+
+
+# Sections whose two columns are not chatbus and raw redis-py: what each holds
+# (the ratio is the first over the second). Rooms: one room of N members
+# against the same messages sent to each member as a DM.
+COLUMNS: dict[str, tuple[str, str]] = {"rooms": ("room", "DMs")}
+
+
 def table(results: list[ScenarioResult]) -> str:
     """The figures as a plain text table, one section per scenario."""
     header = ("metric", "unit", "chatbus", "raw", "ratio", "target", "")
@@ -153,8 +166,11 @@ def table(results: list[ScenarioResult]) -> str:
     for result in results:
         lost = "" if result.lost is None else f"  (lost: {result.lost})"
         lines.append((f"[{result.title}]{lost}",))
+        if result.name in COLUMNS:
+            first, second = COLUMNS[result.name]
+            lines.append(("  (columns)", "", first, second, f"{first}/{second}", "", ""))
         for row in result.rows:
-            ratio = f"{row.ratio:.2f}x" if row.ratio is not None else "-"
+            ratio = _ratio(row.ratio)
             lines.append(
                 (
                     "  " + row.metric,

@@ -5,7 +5,8 @@ Benchmarks are not tests: nothing here looks at a timing. It checks that
 scenario, its own clusters; for the secured one, open and secured hubs and
 clusters), runs every scenario for chatbus and the baseline, writes the
 JSON, stops what it started, and that no message or presence event was lost
-on the way.
+on the way. The room scenario also runs alone (``--only rooms``): a room of
+20 members against the same messages sent to each of them as DMs.
 """
 
 import json
@@ -14,20 +15,35 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = {"latency", "throughput", "presence", "clients", "memory", "cluster", "secured"}
+SCENARIOS = {
+    "latency",
+    "throughput",
+    "presence",
+    "clients",
+    "memory",
+    "cluster",
+    "secured",
+    "rooms",
+}
+
+
+def run_quick(out: Path, *options: str, timeout: float) -> "subprocess.CompletedProcess[str]":
+    """``python -m benchmarks --quick`` writing to ``out``; it must succeed."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", *options, "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
 
 
 def test_quick_run_writes_every_scenario_with_nothing_lost(tmp_path: Path) -> None:
     out = tmp_path / "quick.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = run_quick(out, timeout=240)
     document = json.loads(out.read_text())
     assert document["quick"] is True
     assert set(document["scenarios"]) == SCENARIOS
@@ -66,3 +82,23 @@ def test_quick_run_writes_every_scenario_with_nothing_lost(tmp_path: Path) -> No
     # The table names every scenario.
     for scenario in document["scenarios"].values():
         assert scenario["title"] in done.stdout
+
+
+def test_quick_room_scenario_delivers_every_message_to_every_member(tmp_path: Path) -> None:
+    out = tmp_path / "rooms.json"
+    done = run_quick(out, "--only", "rooms", timeout=60)
+    scenario = json.loads(out.read_text())["scenarios"]["rooms"]
+    assert scenario["lost"] == 0
+    runs = scenario["details"]["runs"]
+    assert set(runs) == {"room", "dms"}
+    for kind, run in runs.items():
+        assert run["members"] == 20, kind
+        assert run["sent"] > 0, kind
+        assert run["delivered"] == run["expected"] == run["sent"] * run["members"], kind
+        assert run["lost"] == run["duplicates"] == run["unexpected"] == 0, kind
+        assert run["latency_ms"]["n"] == run["delivered"], kind
+    # A room post is one script call whatever the room's size; DMs are two per
+    # member (the member's mailbox and the poster's own copy).
+    assert runs["room"]["script_calls_per_message"] == 1
+    assert runs["dms"]["script_calls_per_message"] == 2 * 20
+    assert scenario["title"] in done.stdout
