@@ -46,7 +46,15 @@ class AccessRefused(NotLoggedIn):
 
 
 class NotAMember(ChatbusError):
-    """The user is not in the room (or it does not exist, or it is private)."""
+    """The user is not in the room (or it does not exist, or it is private).
+
+    ``join``: the room, when joining it is the way on (a view or the CLI says
+    how, each in its own words: ``/join #ops`` or ``chatbus join +ops``).
+    """
+
+    def __init__(self, message: str, join: str | None = None) -> None:
+        super().__init__(message)
+        self.join = join
 
 
 class InvalidMessage(ChatbusError):

@@ -237,7 +237,7 @@ class Mailbox:
     def _not_in(self, room: str) -> NotAMember:
         if self.hub.secured:
             return NotAMember(f"you are not in {room}: its members are the admin's to choose")
-        return NotAMember(f"you are not in {room}: join it first ('chatbus join +{room[1:]}')")
+        return NotAMember(f"you are not in {room}", join=room)
 
     def _deliver(
         self, recipient: str, envelopes: Sequence[Envelope], retry: bool, patient: bool

@@ -186,9 +186,12 @@ class Receiver:
         """Block until the first (or next) connection is up; False on timeout."""
         return self._connected.wait(timeout)
 
-    def rooms_changed(self) -> None:
+    def rooms_changed(self, left: str | None = None) -> None:
         """The user joined or left a room: follow the new set now, not at the
-        next heartbeat."""
+        next heartbeat. A room ``left`` delivers nothing more from now on,
+        even before its subscription is gone."""
+        if left is not None:
+            self.rooms.forget(left)
         self._rooms_changed.set()
 
     def stop(self) -> None:

@@ -11,8 +11,8 @@
 -- Returns {outcome, room name as created, private '0' or '1'}, outcome one of
 -- created, joined, left, invited, topic (the event was logged and announced as
 -- "<stream id> <n> <envelope>", n the room's last message number), or
--- member (already one: nothing done), not-member, private (not invited),
--- no-room.
+-- member (already one: nothing done), invited-already (nothing done),
+-- not-member, private (not invited), no-room.
 local kind, actor = ARGV[3], ARGV[4]
 local created = false
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -50,6 +50,9 @@ elseif kind == 'leave' then
 elseif kind == 'invite' then
   if redis.call('HEXISTS', KEYS[2], ARGV[7]) == 1 then
     return {'member', room[1], room[2]}
+  end
+  if redis.call('HEXISTS', KEYS[3], ARGV[7]) == 1 then
+    return {'invited-already', room[1], room[2]}
   end
   redis.call('HSET', KEYS[3], ARGV[7], ARGV[5])
   outcome = 'invited'

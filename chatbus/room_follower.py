@@ -5,8 +5,11 @@ entry it delivered. A live announcement (``<stream id> <n> <envelope>`` lines
 on the room's channel) newer than that is delivered; an older one was in a
 backfill already. After every (re)subscribe, and on the receiver's timer, each
 room's log is read from that id, so a doorbell lost in an outage or a failover
-costs nothing but a moment. Rooms start at their newest entry when first
-followed (a view shows what came before from the log itself).
+costs nothing but a moment. The rooms followed when the receiver starts start
+at their newest entry (a view, opened after, shows what came before from the
+log itself); a room joined later starts at the user's read position in it
+(their join, for a new member), so nothing posted between a view opening the
+room and the receiver following it is missed (the view drops what it showed).
 
 The rooms followed are the user's own list (``NS:{user}:rooms``), read at each
 subscribe; :meth:`RoomFollower.changed` tells the receiver when the list on the
@@ -49,6 +52,8 @@ class RoomFollower:
         self._last: dict[str, str] = {}  # room (lower-case) -> last stream id delivered
         self._channels: dict[bytes, str] = {}  # channel -> room (lower-case)
         self._refused: set[str] = set()  # listed, but the hub does not let us read them
+        self._started = False  # True after the first load
+        self._left: set[str] = set()  # rooms left since the last load
         # A post retried after a lost reply can be in the log twice: shown once.
         self._seen: OrderedDict[str, None] = OrderedDict()
 
@@ -58,23 +63,36 @@ class RoomFollower:
         A room new to the follower starts at its newest entry; one no longer
         listed is dropped."""
         listed = [room.lower() for room in self.rooms.mine()]
+        self._left -= set(listed)  # joined again
         self._refused = set()
         for room in listed:
             if room not in self._last:
                 try:
-                    self._last[room] = self.rooms.latest_id(room)
+                    self._last[room] = self._start(room)
                 except HubRefused:
                     # A secured hub no longer opens it to this user (taken
                     # out of it): not followed, and no reason to reconnect.
                     self._refused.add(room)
         self._last = {room: self._last[room] for room in listed if room in self._last}
+        self._started = True
         keys = self.hub.keys
         self._channels = {keys.room_channel(room).encode(): room for room in listed}
         return [channel.decode() for channel in self._channels]
 
+    def _start(self, room: str) -> str:
+        if not self._started:
+            return self.rooms.latest_id(room)
+        position, _ = self.rooms.position(room)
+        return position.stream_id
+
     def changed(self) -> bool:
         """True when the user's rooms on the hub are not the ones followed."""
         return {room.lower() for room in self.rooms.mine()} - self._refused != set(self._last)
+
+    def forget(self, room: str) -> None:
+        """Deliver nothing more of ``room`` (left); its channel goes at the
+        next subscribe. Called from another thread: one set operation."""
+        self._left.add(room.lower())
 
     def room_of(self, channel: bytes) -> str | None:
         return self._channels.get(channel)
@@ -127,7 +145,9 @@ class RoomFollower:
     def _take(self, room: str, message: Message) -> None:
         """Deliver ``message`` unless an entry at or after it was delivered
         already, or it is a second copy of one that was."""
-        if room not in self._last or not self._newer(message.stream_id, room):
+        if room not in self._last or room in self._left:
+            return
+        if not self._newer(message.stream_id, room):
             return
         self._last[room] = message.stream_id
         copy = f"{room}/{message.envelope.copy_key}"

@@ -151,7 +151,7 @@ class Rooms:
             return JoinOutcome(self.room(room), False, True, False)
         outcome, name, is_private = self._event(room, "join", room, room, private)
         if outcome == "private":
-            raise NotAMember(f"{name} is private: a member must invite you (/invite {self.me})")
+            raise NotAMember(f"{name} is private: a member must invite you")
         keys = self.keys
         with self.hub.errors():
             self.hub.redis.hset(keys.rooms_of(self.me), name.lower(), name)
@@ -173,8 +173,9 @@ class Rooms:
             raise NotAMember(f"there is no room {room}")
         return name
 
-    def invite(self, room: str, name: str) -> str:
-        """Let ``name`` (registered, as spelled) join ``room``, private or not."""
+    def invite(self, room: str, name: str) -> tuple[str, bool]:
+        """Let ``name`` (registered, as spelled) join ``room``, private or not:
+        the room's name, and False if they were invited already (nothing done)."""
         if self.hub.secured:
             raise NotAMember(
                 f"on this secured hub the admin puts people in rooms: ask them to run "
@@ -185,9 +186,11 @@ class Rooms:
             raise NotAMember(f"you are not in {room}: only its members invite")
         if outcome == "member":
             raise NotAMember(f"{name} is in {shown} already")
+        if outcome == "invited-already":
+            return shown, False
         with self.hub.errors():
             self.hub.redis.hset(self.keys.invites(name), shown.lower(), self.me)
-        return shown
+        return shown, True
 
     def set_topic(self, room: str, topic: str) -> None:
         outcome, shown, _ = self._event(room, "topic", topic, topic)
@@ -309,7 +312,7 @@ class Rooms:
             raise NotAMember(f"{room}: only its members see who is in it")
         (name, private), members = replies
         if name is None:
-            raise NotAMember(f"there is no room {room}: 'chatbus join' creates it")
+            raise NotAMember(f"there is no room {room}; joining makes it", join=room)
         if private == b"1" and self.me.lower().encode() not in members:
             raise NotAMember(f"{as_text(name)} is private: only its members see who is in it")
         return sorted(valid_names(list(members.values())), key=str.lower)
@@ -325,7 +328,7 @@ class Rooms:
                 raise
             raise self._admins_only(room, "puts people in rooms") from None
         if name is None:
-            raise NotAMember(f"there is no room {room}: 'chatbus join +{room[1:]}' creates it")
+            raise NotAMember(f"there is no room {room}; joining makes it", join=room)
         return room_from_reply(name, room)
 
     # -- reading ----------------------------------------------------------
@@ -408,7 +411,13 @@ class Rooms:
     def check_member(self, room: str) -> None:
         """NotAMember unless ``me`` is in ``room``."""
         if not self._is_member(room):
-            raise NotAMember(f"you are not in {room}: 'chatbus join +{room[1:]}' joins it")
+            if self.hub.secured:
+                raise self._admins_only(room, "puts people in rooms")
+            with self.hub.errors():
+                private = self.hub.redis.hget(self.keys.room(room), "private") == b"1"
+            if private:
+                raise NotAMember(f"you are not in {room}, a private room: a member must invite you")
+            raise NotAMember(f"you are not in {room}", join=room)
 
 
 def _number(value: Any) -> int:

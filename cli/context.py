@@ -24,7 +24,14 @@ from chatbus.config import (
     default_home,
     display_url,
 )
-from chatbus.errors import ChatbusError, InvalidName, InvalidSetting, NotLoggedIn, UnknownUser
+from chatbus.errors import (
+    ChatbusError,
+    InvalidName,
+    InvalidSetting,
+    NotAMember,
+    NotLoggedIn,
+    UnknownUser,
+)
 from chatbus.hub import Credentials, Hub
 from chatbus.identity import IdentityStore
 from chatbus.keys import DEFAULT_NAMESPACE
@@ -85,8 +92,20 @@ class App:
         if registered is None and self.hub.secured:
             raise UnknownUser(f"no user named {name!r} on this hub (its admin adds users)")
         if registered is None:
-            raise UnknownUser(f"no account named {name!r}; names are registered by 'chatbus login'")
+            raise UnknownUser(
+                f"no account named {name!r}; names are registered by 'chatbus login'"
+                + self._room_named(name)
+            )
         return registered
+
+    def _room_named(self, name: str) -> str:
+        """ ", or the room #name?" when there is a room of that name (a '#' typed
+        unquoted in a shell is a comment, so 'chat #ops' arrives as 'chat')."""
+        try:
+            room = Rooms(self.hub, name).room(f"#{name}")
+        except ChatbusError:
+            return ""
+        return f"; or the room {room}? (type +{room[1:]})"
 
     def target(self, typed: str, me: str) -> str:
         """A name as registered, or a room ``me`` is in, as its creator spelled it."""
@@ -325,6 +344,16 @@ as_option = click.option(
 )
 
 
+def said(error: ChatbusError, *, in_chat: bool) -> str:
+    """``error`` as one line, with the way on where there is one (a room to
+    join), in the words of where it is said: the chat's or the shell's."""
+    if isinstance(error, NotAMember) and error.join is not None:
+        room = error.join
+        how = f"/join {room}" if in_chat else f"chatbus join +{room[1:]}"
+        return f"{error} ({how})"
+    return str(error)
+
+
 def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
     """Report what went wrong while doing the request (hub unreachable, wrong
     password, unknown user, session ended) as one ``Error:`` line, exit 1.
@@ -338,7 +367,7 @@ def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except ChatbusError as error:
-            raise click.ClickException(str(error)) from None
+            raise click.ClickException(said(error, in_chat=False)) from None
         except redis.exceptions.RedisError as error:
             first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise click.ClickException(f"the hub refused the request: {first_line}") from None

@@ -24,14 +24,14 @@ from .ui.terminal import read_line_batches, split_at_invalid
     "--json",
     "as_json",
     is_flag=True,
-    help='Print JSON: {"online": [...], "you": NAME, "unread": {NAME: N}}; '
-    "you and unread are null without a login.",
+    help='Print JSON: {"online": [...], "you": NAME, "unread": {NAME: N}, "rooms": {ROOM: '
+    '{"unread": N, "mentions": M}}}; you, unread and rooms are null without a login.',
 )
 @friendly_errors
 @hub_options
 @as_option
 def users(app: App, as_json: bool) -> None:
-    """Who is online, and your unread messages per sender.
+    """Who is online, and your unread messages per sender and per room.
 
     Unread counts need a login; without one, only the online list is shown.
     """
@@ -44,11 +44,17 @@ def users(app: App, as_json: bool) -> None:
             click.echo(f"Note: {why}", err=True)
         unread = None
         me = None
+        rooms = None
     else:
         unread = Mailbox(app.hub, session.name).unread_counts()
         me = session.name
+        rooms = {
+            room: {"unread": count, "mentions": mentions}
+            for room, (count, mentions) in Rooms(app.hub, me).unread_counts().items()
+            if count or mentions
+        }
     if as_json:
-        click.echo(safe_json({"online": online, "you": me, "unread": unread}))
+        click.echo(safe_json({"online": online, "you": me, "unread": unread, "rooms": rooms}))
         return
     style = Style(colour_enabled())
     click.echo(f"Online ({len(online)}):" if online else "Nobody is online.")
@@ -61,6 +67,13 @@ def users(app: App, as_json: bool) -> None:
         click.echo(f"Unread: {listed}  (read them with: chatbus chat {who})")
     elif unread is not None:
         click.echo("No unread messages.")
+    if rooms:
+        listed = ", ".join(
+            f"{room} {counts['unread']}"
+            + (f" ({counts['mentions']} mentioning you)" if counts["mentions"] else "")
+            for room, counts in sorted(rooms.items())
+        )
+        click.echo(f"Unread in rooms: {listed}  (chatbus chat +ROOM)")
 
 
 @click.command()

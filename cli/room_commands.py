@@ -145,5 +145,6 @@ def invite(app: App, room: str, name: str) -> None:
     """Invite NAME to ROOM (one you are in): the way into a private room."""
     session = app.session()
     person = app.peer(name)
-    shown = Rooms(app.hub, session.name).invite(room, person)
-    click.echo(f"Invited {person} to {shown}; they join with: chatbus join {_shell_safe(shown)}")
+    shown, fresh = Rooms(app.hub, session.name).invite(room, person)
+    done = "Invited" if fresh else "Already invited:"
+    click.echo(f"{done} {person} to {shown}; they join with: chatbus join {_shell_safe(shown)}")

@@ -618,13 +618,18 @@ def test_a_url_pointing_at_something_else_than_redis_says_so(chatbus: Chatbus) -
 
 
 def test_users_without_a_login_lists_who_is_online(chatbus: Chatbus, hub: Hub) -> None:
-    assert users_json(chatbus) == {"online": [], "you": None, "unread": None}
+    assert users_json(chatbus) == {"online": [], "you": None, "unread": None, "rooms": None}
     assert chatbus.ok("users").stdout == "Nobody is online.\n"
     bob = Receiver(hub, "bob", Recorder(), after_id="0-0")
     bob.start()
     try:
         assert bob.wait_connected(10)
-        assert users_json(chatbus) == {"online": ["bob"], "you": None, "unread": None}
+        assert users_json(chatbus) == {
+            "online": ["bob"],
+            "you": None,
+            "unread": None,
+            "rooms": None,
+        }
         assert chatbus.ok("users").stdout == "Online (1):\n  bob\n"
     finally:
         bob.stop()
@@ -651,6 +656,40 @@ def test_users_marks_you_and_has_no_colour_without_a_terminal(chatbus: Chatbus, 
         bob.stop()
 
 
+def test_users_counts_unread_and_mentions_in_rooms_too(chatbus: Chatbus) -> None:
+    for name in ("alice", "bob"):
+        chatbus.login(name)
+        chatbus.ok("join", "+ops")
+    chatbus.ok("send", "+ops", "hi @bob", "--as", "alice")
+    chatbus.ok("send", "+ops", "and all", "--as", "alice")
+    assert users_json(chatbus)["rooms"] == {"#ops": {"unread": 2, "mentions": 1}}
+    assert chatbus.ok("users").stdout.splitlines()[-1] == (
+        "Unread in rooms: #ops 2 (1 mentioning you)  (chatbus chat +ROOM)"
+    )
+    chatbus.ok("chat", "+ops", stdin="")  # read
+    assert users_json(chatbus)["rooms"] == {}
+
+
+def test_a_room_typed_without_its_hash_is_suggested_and_hints_say_how_to_join(
+    chatbus: Chatbus,
+) -> None:
+    chatbus.login("alice")
+    chatbus.ok("join", "+ops")
+    chatbus.login("bob")
+    # `chatbus chat #ops` unquoted: the shell drops "#ops"; `ops` is no one's name.
+    assert one_line_error(chatbus("chat", "ops")) == (
+        "Error: no account named 'ops'; names are registered by 'chatbus login'; "
+        "or the room #ops? (type +ops)"
+    )
+    assert one_line_error(chatbus("send", "+ops", "hi")) == (
+        "Error: you are not in #ops (chatbus join +ops)"
+    )
+    chatbus.ok("join", "+secret", "--private", "--as", "alice")
+    assert one_line_error(chatbus("history", "+secret")) == (
+        "Error: you are not in #secret, a private room: a member must invite you"
+    )
+
+
 def test_unread_counts_show_per_sender_and_clear_when_the_chat_is_read(chatbus: Chatbus) -> None:
     for name in ("alice", "carol", "bob"):
         chatbus.login(name)
@@ -658,7 +697,12 @@ def test_unread_counts_show_per_sender_and_clear_when_the_chat_is_read(chatbus: 
     chatbus.ok("send", "bob", "two", "--as", "alice")
     chatbus.ok("send", "bob", "three", "--as", "carol")
 
-    assert users_json(chatbus) == {"online": [], "you": "bob", "unread": {"alice": 2, "carol": 1}}
+    assert users_json(chatbus) == {
+        "online": [],
+        "you": "bob",
+        "unread": {"alice": 2, "carol": 1},
+        "rooms": {},
+    }
     assert chatbus.ok("users").stdout.splitlines()[-1] == (
         "Unread: alice 2, carol 1  (read them with: chatbus chat NAME)"
     )

@@ -130,3 +130,17 @@ def test_a_busy_room_elsewhere_says_so_once_and_again_for_each_mention(world: Wo
     bob.expect_on_screen("unread: #dev 4")  # the status bar
     bob.enter("/quit")
     bob.child.expect(pexpect.EOF)
+
+
+def test_an_invitation_shows_in_the_lobby_and_picking_it_joins(world: World) -> None:
+    world.register("alice", "carol")
+    world.logged_in("carol")
+    Rooms(world.hub, "alice").join("#secret", private=True)
+    Rooms(world.hub, "alice").invite("#secret", "carol")
+    carol = world.terminal("carol", "login", "carol")
+    carol.expect_row(r" +1\) #secret  invited by alice: pick it to join")
+    carol.enter("1")
+    carol.expect(r"room #secret: 2 members")
+    assert Rooms(world.hub, "carol").mine() == ["#secret"]
+    carol.enter("/quit")
+    carol.child.expect(pexpect.EOF)

@@ -111,7 +111,7 @@ def test_leaving_stops_delivery_and_shows_in_the_room(hub: Hub, ops: str) -> Non
     alice, alice_receiver = receiving(hub, "alice")
     try:
         Rooms(hub, "bob").leave("#ops")
-        bob_receiver.rooms_changed()
+        bob_receiver.rooms_changed(left="#ops")
         wait_until(
             lambda: any(m.envelope.kind == "leave" for m in alice.messages), 10, "the leave event"
         )
@@ -133,13 +133,23 @@ def test_private_rooms_are_unlisted_and_joined_by_invitation(hub: Hub) -> None:
         Rooms(hub, "carol").join("#secret")
     with pytest.raises(NotAMember, match="private"):
         Rooms(hub, "carol").members("#secret")
-    Rooms(hub, "alice").invite("#secret", "carol")
+    assert Rooms(hub, "alice").invite("#secret", "carol") == ("#secret", True)
+    assert Rooms(hub, "alice").invite("#secret", "carol") == ("#secret", False)  # once
+    invites = [m for m in Rooms(hub, "alice").page("#secret", 10).messages if m.envelope.event]
+    assert [m.envelope.kind for m in invites] == ["join", "invite"]
     (listed,) = Rooms(hub, "carol").summaries()
     assert (listed.name, listed.invited_by, listed.member) == ("#secret", "alice", False)
     Rooms(hub, "carol").join("#secret")
     assert Rooms(hub, "carol").mine() == ["#secret"]
     with pytest.raises(NotAMember, match="private"):
         Rooms(hub, "bob").join("#secret")
+    # bob's way in is an invitation: nothing suggests joining
+    with pytest.raises(NotAMember, match="a private room: a member must invite you") as refused:
+        Rooms(hub, "bob").check_member("#secret")
+    assert refused.value.join is None
+    with pytest.raises(NotAMember) as not_in:
+        post(hub, "carol", "#ops", "x")  # no such room here: joining makes it
+    assert not_in.value.join == "#ops"
 
 
 def test_a_member_joining_a_room_while_receiving_gets_its_messages(hub: Hub, ops: str) -> None:

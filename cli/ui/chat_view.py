@@ -24,8 +24,10 @@ from chatbus.rooms import Rooms
 from chatbus.sanitize import sanitize
 from chatbus.text import mentions, split_body
 
+from ..context import said
 from .conversation import OLDER_PAGE, ConversationScreen
 from .live import LiveClient
+from .render import plural
 
 # Earlier messages shown when a conversation opens, and by /history alone.
 DEFAULT_HISTORY = 20
@@ -67,6 +69,7 @@ class ChatView:
         self.unread: dict[str, int] = {}
         self.rooms = Rooms(client.app.hub, client.me)
         self._members = 0  # of the room on screen
+        self._room_topic = ""
         # Whether the peer was online at the last notice: notices say changes.
         self._peer_online = False
         # A /quit with messages still pending warns once; the next one leaves.
@@ -88,7 +91,9 @@ class ChatView:
 
     def _toolbar(self) -> HTML:
         if self.client.receiver.connected and is_room(self.peer):
-            state = f"{self._members} members"
+            state = plural(self._members, "member")
+            if self._room_topic:
+                state += f"; {sanitize(self._room_topic)[:60]}"
         elif self.client.receiver.connected:
             state = "online" if self.peer in self.client.online else "offline"
         else:
@@ -122,7 +127,7 @@ class ChatView:
             else:
                 self.client.notice(f"chat with {peer}; /help for commands")
             if not self.conversation.open(self.history) and self.history:
-                self.client.notice(f"no messages with {peer} yet")
+                self.client.notice(f"no messages {self.conversation.where} yet")
             self._count_unread()
             self._peer_online = peer in self.client.online
             if is_room(peer):
@@ -137,10 +142,11 @@ class ChatView:
         names = self.rooms.members(room)
         self._members = len(names)
         online = sum(1 for name in names if name in self.client.online)
-        topic = self.rooms.topic(room)
+        self._room_topic = topic = self.rooms.topic(room)
         about = f"; topic: {sanitize(topic)}" if topic else ""
         self.client.notice(
-            f"room {room}: {len(names)} members, {online} online{about}; /help for commands"
+            f"room {room}: {plural(len(names), 'member')}, {online} online{about}; "
+            "/help for commands"
         )
 
     def _count_unread(self) -> None:
@@ -160,6 +166,8 @@ class ChatView:
             self.conversation.show(message)
             if room and envelope.kind in ("join", "leave"):
                 self._members += 1 if envelope.kind == "join" else -1
+            elif room and envelope.kind == "topic":
+                self._room_topic = envelope.body
         elif same_name(sender, self.client.me) or envelope.event:
             pass  # one's own words elsewhere, and room events, are no news
         elif room is not None:
@@ -237,7 +245,7 @@ class ChatView:
             # Shown once the hub has it; pending meanwhile (the LiveClient says).
             self.client.outbox.submit(self.peer, bodies, kind)
         except ChatbusError as error:
-            self.client.print(self.client.style.error(f"not sent: {error}"))
+            self.client.print(self.client.style.error(f"not sent: {said(error, in_chat=True)}"))
 
     def _command(self, line: str) -> Outcome | None:
         name, _, argument = line[1:].partition(" ")
@@ -268,7 +276,7 @@ class ChatView:
         try:
             return action(argument)
         except ChatbusError as error:
-            self.client.print(self.client.style.error(str(error)))
+            self.client.print(self.client.style.error(said(error, in_chat=True)))
             return None
 
     def _leave(self, outcome: Outcome) -> Outcome | None:
@@ -326,7 +334,7 @@ class ChatView:
         if room is None:
             raise InvalidName("usage: /leave [#ROOM]")
         left = self.rooms.leave(room)
-        self.client.receiver.rooms_changed()
+        self.client.receiver.rooms_changed(left=left)
         self.client.notice(f"you left {left}")
         if same_name(left, self.peer):
             self.client.notice("/switch NAME or #ROOM to talk on, /back or /quit to go")
@@ -350,7 +358,9 @@ class ChatView:
         room = self._current_room("/invite")
         if not argument:
             raise InvalidName("usage: /invite NAME")
-        self.rooms.invite(room, self.client.app.peer(argument))
+        person = self.client.app.peer(argument)
+        if not self.rooms.invite(room, person)[1]:
+            self.client.notice(f"{person} is invited to {room} already")
 
     def _list_members(self) -> None:
         room = self._current_room("/members")
@@ -359,7 +369,7 @@ class ChatView:
         online = [n for n in names if n in self.client.online]
         offline = [n for n in names if n not in self.client.online]
         self.client.notice(
-            f"{room}: {len(names)} members; online: {', '.join(online) or 'nobody'}"
+            f"{room}: {plural(len(names), 'member')}; online: {', '.join(online) or 'nobody'}"
             + (f"; offline: {', '.join(offline)}" if offline else "")
         )
 
@@ -368,9 +378,9 @@ class ChatView:
         if limit is None:
             return
         with self.client.screen:
-            self.client.notice(f"history with {self.peer}, the last {limit} at most:")
+            self.client.notice(f"history {self.conversation.where}, the last {limit} at most:")
             if not self.conversation.show_latest(limit):
-                self.client.notice(f"no messages with {self.peer} yet")
+                self.client.notice(f"no messages {self.conversation.where} yet")
             self.client.notice("end of history; live again (/older pages back)")
 
     def _older(self, argument: str) -> None:

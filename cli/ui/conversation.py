@@ -68,7 +68,7 @@ class ConversationScreen:
         if notices and opening.unread_not_shown:
             # Below the messages, where the eye is: above them it scrolls away.
             self.client.notice(
-                f"{opening.unread_not_shown} more unread messages {self._where} are older "
+                f"{opening.unread_not_shown} more unread messages {self._unread_from} are older "
                 f"than these: /older pages back (or: chatbus history {self._typed})"
             )
         return len(opening.messages)
@@ -77,17 +77,22 @@ class ConversationScreen:
         """Print the ``limit`` messages before the oldest shown, framed."""
         page = self.reader.older(limit)
         if not page.messages:
-            self.client.notice(f"that was the first message with {self.peer}")
+            self.client.notice(f"that was the first message {self.where}")
             return
-        self.client.notice(f"older messages with {self.peer}:")
+        self.client.notice(f"older messages {self.where}:")
         for message in page.messages:
             self._print(message)
         more = "/older for more" if page.more else "that was the first message"
         self.client.notice(f"end of older messages ({more}); live again")
 
     @property
-    def _where(self) -> str:
+    def _unread_from(self) -> str:
         return f"in {self.peer}" if is_room(self.peer) else f"from {self.peer}"
+
+    @property
+    def where(self) -> str:
+        """ "in #ops", or "with bob"."""
+        return f"in {self.peer}" if is_room(self.peer) else f"with {self.peer}"
 
     @property
     def _typed(self) -> str:

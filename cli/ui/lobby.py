@@ -17,7 +17,7 @@ from chatbus.presence import OnlineList, PresenceEvent
 from chatbus.rooms import Rooms
 from chatbus.sanitize import sanitize
 
-from ..context import App
+from ..context import App, said
 from .chat_view import open_chat
 from .coalesce import Coalesced
 from .live import LiveClient
@@ -38,6 +38,7 @@ class Lobby:
         self.rooms = Rooms(client.app.hub, client.me)
         self.unread = client.mailbox.unread_counts()
         self.room_counts = self.rooms.unread_counts()
+        self.invited = self.rooms.invitations()  # room (key form) -> who invited
         self.shown: list[str] = []
         self._prompt: PromptSession[str] = PromptSession()
         self._redraw = Coalesced(REDRAW_DELAY, self._redraw_now)
@@ -48,7 +49,7 @@ class Lobby:
         waiting = sorted((n for n in self.unread if n not in online), key=str.lower)
         # Rooms after people, busiest first.
         rooms = sorted(self.room_counts, key=lambda r: (-self.room_counts[r][0], r.lower()))
-        return others + waiting + rooms
+        return others + waiting + rooms + sorted(self.invited)
 
     def render(self) -> None:
         """Print the numbered list (caller holds the screen lock or owns the screen)."""
@@ -61,8 +62,10 @@ class Lobby:
                 "/join #ROOM to open a room, or wait"
             )
             return
+        rooms = self.room_counts or self.invited
+        listed = "people online and your rooms" if rooms else "online now"
         self.client.notice(
-            f"online now, {self.client.me}: pick a number or type a name (/quit to leave)"
+            f"{listed}, {self.client.me}: pick a number or type a name (/quit to leave)"
         )
         for number, name in enumerate(self.shown, 1):
             notes = []
@@ -71,6 +74,8 @@ class Lobby:
                 notes.append(f"{unread} unread")
             if mentioned:
                 notes.append(f"{mentioned} mentioning you")
+            if name in self.invited:
+                notes.append(f"invited by {self.invited[name]}: pick it to join")
             if name not in online and not is_room(name):
                 notes.append("offline")
             extra = style.dim("  " + ", ".join(notes)) if notes else ""
@@ -95,8 +100,7 @@ class Lobby:
             if not self.client.showing(self):
                 return
             with suppress(ChatbusError):  # the counts the hub has, when it answers
-                self.unread = self.client.mailbox.unread_counts()
-                self.room_counts = self.rooms.unread_counts()
+                self._count()
             self.render()
 
     def on_connection(self, connected: bool, detail: str) -> None:
@@ -110,7 +114,12 @@ class Lobby:
         """A number from the list printed last, or a name (digits-only ones too)."""
         is_number = line.isascii() and line.isdigit()
         if is_number and 1 <= int(line) <= len(self.shown):
-            return self.shown[int(line) - 1]
+            chosen = self.shown[int(line) - 1]
+            if chosen in self.invited:  # an invitation taken
+                joined = self.rooms.join(chosen).room
+                self.client.receiver.rooms_changed()
+                return joined
+            return chosen
         try:
             return self.client.app.target(line, self.client.me)
         except (UnknownUser, InvalidName):
@@ -155,7 +164,7 @@ class Lobby:
             try:
                 peer = self._choose(line)
             except ChatbusError as error:
-                self.client.print(self.client.style.error(str(error)))
+                self.client.print(self.client.style.error(said(error, in_chat=True)))
                 continue
             if not open_chat(self.client, peer, from_lobby=True).back:
                 return
@@ -169,14 +178,18 @@ class Lobby:
                 raise InvalidName("usage: /join #ROOM (a room: '#' and 1-32 of A-Z a-z 0-9 _ -)")
             outcome = self.rooms.join(room)
         except ChatbusError as error:
-            self.client.print(self.client.style.error(str(error)))
+            self.client.print(self.client.style.error(said(error, in_chat=True)))
             return None
         self.client.receiver.rooms_changed()
         return outcome.room
 
-    def _refresh(self) -> None:
+    def _count(self) -> None:
         self.unread = self.client.mailbox.unread_counts()
         self.room_counts = self.rooms.unread_counts()
+        self.invited = self.rooms.invitations()
+
+    def _refresh(self) -> None:
+        self._count()
         self.render()
 
 

@@ -58,6 +58,11 @@ class Style:
         return self._style(text, fg="yellow", bold=True, reverse=True)
 
 
+def plural(count: int, noun: str) -> str:
+    """ "1 member", "2 members"."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def clock(ms: int, now: float | None = None) -> str:
     """``HH:MM`` for today, ``YYYY-MM-DD HH:MM`` for earlier days (local time)."""
     moment = time.localtime(ms / 1000)
