@@ -48,7 +48,10 @@ class RoomReader:
             above = self.rooms.page(self.room, context, after[0].stream_id if after else None)
             messages = [*self._keep_new(above.messages), *self._keep_new(after)]
             self._older = above.older
-            opening = Opening(messages, first_unread=len(messages) - len(after) if after else None)
+            # The line goes above the first unread message (not above an event).
+            first = next((i for i, m in enumerate(after) if not m.envelope.event), None)
+            start = len(messages) - len(after)
+            opening = Opening(messages, first_unread=None if first is None else start + first)
         else:
             page = self.rooms.page(self.room, max(history, UNREAD_SHOWN_MAX if unread else 1))
             messages = self._keep_new(page.messages)

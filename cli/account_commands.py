@@ -11,10 +11,11 @@ from chatbus.accounts import Session
 from chatbus.errors import AccessRefused, ChatbusError, NotLoggedIn
 from chatbus.presence import snapshot
 
-from .context import NAME, App, as_option, friendly_errors, hub_options
+from .context import NAME, App, as_option, friendly_errors, hub_options, plain_option
+from .tui.app import run_app
 from .ui.lobby import run_lobby
 from .ui.render import Style, colour_enabled
-from .ui.terminal import interactive
+from .ui.terminal import full_screen, interactive
 
 
 def _read_secret(
@@ -107,14 +108,17 @@ def _secured_login(app: App, name: str, password_stdin: bool) -> Session:
 @click.option(
     "--password-stdin", is_flag=True, help="Read the password from the first line of stdin."
 )
+@plain_option
 @friendly_errors
 @hub_options
-def login(app: App, name: str, password_stdin: bool) -> None:
+def login(app: App, name: str, password_stdin: bool, plain: bool) -> None:
     """Log in as NAME; the first login of a name registers it.
 
     NAME is 1-32 letters, digits, '_' or '-'; "Alice" and "alice" are the same
-    account. On a terminal, the lobby follows: who is online, and whom to chat
-    with. Otherwise the online list is printed.
+    account. On a terminal, the full-screen app follows: people (online
+    first) and rooms on the left, the conversation you pick, the input; with
+    --plain (or TERM=dumb) the line-by-line lobby instead. Otherwise the
+    online list is printed.
 
     The session is saved under CHATBUS_HOME, so the other commands need no
     password. While the hub accepts the session saved here, logging in again
@@ -159,6 +163,9 @@ def login(app: App, name: str, password_stdin: bool) -> None:
         click.echo(f"Logged in as {session.name}.")
     app.identities.save(session)
     app.adopt(session)
+    if full_screen(plain):
+        run_app(app, session)
+        return
     if interactive():
         run_lobby(app, session)
         return

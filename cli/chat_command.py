@@ -2,12 +2,13 @@
 
 import click
 
-from .context import App, as_option, friendly_errors, hub_options, target_argument
+from .context import App, as_option, friendly_errors, hub_options, plain_option, target_argument
+from .tui.app import run_app
 from .ui.chat_view import DEFAULT_HISTORY, open_chat
 from .ui.live import LiveClient
 from .ui.plain import PlainChat
 from .ui.render import Style, colour_enabled
-from .ui.terminal import interactive
+from .ui.terminal import full_screen, interactive
 
 
 @click.command()
@@ -20,17 +21,21 @@ from .ui.terminal import interactive
     show_default=True,
     help="How many earlier messages to show first (unread ones show in any case).",
 )
+@plain_option
 @friendly_errors
 @hub_options
 @as_option
-def chat(app: App, name: str, history: int) -> None:
+def chat(app: App, name: str, history: int, plain: bool) -> None:
     """Chat with NAME, or in a ROOM: earlier messages first (from the first unread one), then live.
 
     A room is '#ops', or +ops without quotes (a shell takes # for a comment);
     'chatbus join +ops' joins or makes one.
 
-    On a terminal: type and press Enter to send (Alt-Enter starts a new
-    line; a message over the size limit goes as several); /help lists the
+    On a terminal, the full-screen app opens on NAME: your people and rooms
+    on the left (Ctrl-N/Ctrl-P, Alt-1..9 or the mouse switch), the
+    conversation (PageUp/PageDown scroll back), the input. With --plain (or
+    TERM=dumb), the line view instead. In both: Enter sends (Alt-Enter
+    starts a new line; a message over the size limit goes as several); /help lists the
     commands (/users, /switch NAME, /join ROOM, /leave, /me, /topic, /invite
     NAME, /members, /older [N], /history [N], /back, /quit).
     What is typed while the hub is unreachable waits, shown as pending, and
@@ -42,8 +47,10 @@ def chat(app: App, name: str, history: int) -> None:
     """
     session = app.session()
     peer = app.target(name, session.name)
-    style = Style(colour_enabled())
-    client = LiveClient(app, session, style)
+    if full_screen(plain):
+        run_app(app, session, peer)
+        return
+    client = LiveClient(app, session, Style(colour_enabled()))
     if interactive():
         client.run(lambda: open_chat(client, peer, from_lobby=False, history=history))
     else:

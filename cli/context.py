@@ -404,3 +404,11 @@ target_argument = click.argument(
     "name", metavar="NAME|ROOM", type=TARGET, shell_complete=complete_target
 )
 room_argument = click.argument("room", type=ROOM)
+# Line mode on a terminal, instead of the full-screen app.
+plain_option = click.option(
+    "--plain",
+    is_flag=True,
+    envvar="CHATBUS_PLAIN",
+    help="On a terminal, the line-by-line views instead of the full-screen app "
+    "[env: CHATBUS_PLAIN]; they are used anyway with TERM=dumb.",
+)

@@ -1,6 +1,7 @@
 """Terminal facts and standard input, shared by the commands and views."""
 
 import codecs
+import os
 import sys
 from collections.abc import Iterator
 from typing import Protocol, cast
@@ -13,6 +14,12 @@ from chatbus.messages import SEND_BATCH
 def interactive() -> bool:
     """True when a person is at a terminal on both ends (stdin and stdout)."""
     return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def full_screen(plain: bool) -> bool:
+    """True when the full-screen app can run: a terminal, not a dumb one, and
+    no ``--plain`` (CHATBUS_PLAIN) asking for line mode."""
+    return interactive() and not plain and os.environ.get("TERM", "") not in ("dumb", "")
 
 
 class ChunkReader(Protocol):

@@ -1,0 +1,1 @@
+"""The full-screen app (Textual): people and rooms in a sidebar, one conversation, an input."""
