@@ -48,7 +48,7 @@ def chat(app: App, name: str, history: int, plain: bool) -> None:
     session = app.session()
     peer = app.target(name, session.name)
     if full_screen(plain):
-        run_app(app, session, peer)
+        run_app(app, session, peer, history)
         return
     client = LiveClient(app, session, Style(colour_enabled()))
     if interactive():

@@ -98,8 +98,11 @@ class ChatApp(App[None]):
         ),
     ]
 
-    def __init__(self, context: Context, session: Session, start: str | None) -> None:
+    def __init__(
+        self, context: Context, session: Session, start: str | None, history: int = HISTORY
+    ) -> None:
         super().__init__()
+        self.history = history
         read_alt_keys()
         self.context = context
         self.session = session
@@ -185,7 +188,7 @@ class ChatApp(App[None]):
             else:
                 reader = ConversationReader(self.mailbox, target)
                 about = ""
-            opening = reader.open(HISTORY)
+            opening = reader.open(self.history)
         except ChatbusError as error:
             if not worker.is_cancelled:
                 self.call_from_thread(self._load_failed, target, str(error))
@@ -437,9 +440,13 @@ def _quietly(action: Callable[[], None]) -> None:
         action()
 
 
-def run_app(context: Context, session: Session, start: str | None = None) -> None:
-    """Run the full-screen app until the user quits; then say what was not sent."""
-    app = ChatApp(context, session, start)
+def run_app(
+    context: Context, session: Session, start: str | None = None, history: int = HISTORY
+) -> None:
+    """Run the full-screen app until the user quits; then say what was not sent.
+
+    ``history``: earlier messages a conversation opens with (unread ones in any case)."""
+    app = ChatApp(context, session, start, history)
     try:
         app.run()
     finally:
