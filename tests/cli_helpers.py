@@ -179,7 +179,14 @@ def chatbus_process(
 
 def pty_env(settings: Settings, home: Path | None = None, **extra: str) -> dict[str, str]:
     """The environment of ``chatbus`` in a pseudo-terminal against the test hub:
-    no colour codes in what a test reads, no cursor-position queries."""
+    no colour codes in what a test reads, no cursor-position queries, the
+    line views (CHATBUS_PLAIN) these tests read."""
     return process_env(
-        settings, home, TERM="xterm-256color", NO_COLOR="1", PROMPT_TOOLKIT_NO_CPR="1", **extra
+        settings,
+        home,
+        TERM="xterm-256color",
+        NO_COLOR="1",
+        PROMPT_TOOLKIT_NO_CPR="1",
+        CHATBUS_PLAIN="1",
+        **extra,
     )

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pexpect
 import pyte
@@ -27,14 +28,18 @@ PASSWORD = "password1"
 TIMEOUT = 15
 
 
-def user_env(settings: Settings, home: Path) -> dict[str, str]:
-    return process_env(
+def user_env(settings: Settings, home: Path, *, full_screen: bool = False) -> dict[str, str]:
+    """A person's environment; line mode (CHATBUS_PLAIN) unless ``full_screen``."""
+    env = process_env(
         settings,
         home,
         CHATBUS_LEASE_TTL=str(settings.lease_ttl),
         TERM="xterm-256color",
         NO_COLOR="1",
     )
+    if not full_screen:
+        env["CHATBUS_PLAIN"] = "1"
+    return env
 
 
 class _Display(pyte.Screen):
@@ -65,16 +70,24 @@ class _Spawn(pexpect.spawn):  # type: ignore[misc]
 class Terminal:
     """One person at one terminal running chatbus."""
 
-    def __init__(self, settings: Settings, home: Path, *args: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        home: Path,
+        *args: str,
+        full_screen: bool = False,
+        size: tuple[int, int] = (120, 30),
+    ) -> None:
+        columns, rows = size
         self.child = _Spawn(
             CHATBUS,
             list(args),
-            env=user_env(settings, home),
-            dimensions=(30, 120),
+            env=user_env(settings, home, full_screen=full_screen),
+            dimensions=(rows, columns),
             encoding="utf-8",
             timeout=TIMEOUT,
         )
-        self.child.display = _Display(120, 30, self.child.send)
+        self.child.display = _Display(columns, rows, self.child.send)
         self.child.stream = pyte.Stream(self.child.display)
         self.child.logfile_read = self.transcript = io.StringIO()
 
@@ -136,8 +149,8 @@ class World:
         session = accounts.login(self.hub, name, PASSWORD)
         IdentityStore(self.home(name), self.settings.url, self.settings.namespace).save(session)
 
-    def terminal(self, name: str, *args: str) -> Terminal:
-        terminal = Terminal(self.settings, self.home(name), *args)
+    def terminal(self, name: str, *args: str, **options: Any) -> Terminal:
+        terminal = Terminal(self.settings, self.home(name), *args, **options)
         self.opened.append(terminal)
         return terminal
 

@@ -260,7 +260,9 @@ def test_a_name_taken_while_registering_is_an_error(
 
 
 def _pty_env(settings: Settings, **extra: str) -> dict[str, str]:
-    return process_env(settings, TERM="xterm-256color", PROMPT_TOOLKIT_NO_CPR="1", **extra)
+    return process_env(
+        settings, TERM="xterm-256color", PROMPT_TOOLKIT_NO_CPR="1", CHATBUS_PLAIN="1", **extra
+    )
 
 
 def test_login_on_a_terminal_asks_twice_hides_the_password_then_ctrl_c_leaves_the_lobby(
