@@ -1,4 +1,4 @@
-"""Record a real two-person chatbus session and put it in README.md.
+"""Record a real two-person chatbus session in line mode and put it in README.md.
 
 It starts its own hub on a free port, runs ``chatbus login`` for alice and bob
 in two tmux terminals, types what a person would, waits for each screen to
@@ -66,6 +66,7 @@ class Terminal:
 
 def record(url: str, home: Path) -> tuple[str, str]:
     base = {"CHATBUS_URL": url, "NO_COLOR": "1", "TERM": "xterm-256color", "TZ": "UTC"}
+    base["CHATBUS_PLAIN"] = "1"  # the line views (the full-screen app: scripts/screenshot.py)
     alice = Terminal(
         "alice", base | {"CHATBUS_HOME": f"{home}/a", "CHATBUS_PASSWORD": "rabbit-hole"}
     )
