@@ -415,6 +415,9 @@ class Rooms:
                 raise self._admins_only(room, "puts people in rooms")
             with self.hub.errors():
                 private = self.hub.redis.hget(self.keys.room(room), "private") == b"1"
+                invited = self.hub.redis.hexists(self.keys.room_invited(room), self.me.lower())
+            if invited:
+                raise NotAMember(f"you are invited to {room}, not in it yet", join=room)
             if private:
                 raise NotAMember(f"you are not in {room}, a private room: a member must invite you")
             raise NotAMember(f"you are not in {room}", join=room)

@@ -335,3 +335,48 @@ def test_the_main_screen_looks_as_it_did(
         assert snap_compare(app, terminal_size=(100, 30), run_before=settled)
     finally:
         app.receiver.stop()
+
+
+async def test_what_a_new_user_hit_typing_paging_resizing_and_rooms_elsewhere(
+    hub: Hub, settings: Settings
+) -> None:
+    read_earlier(hub, [f"message {i:03d}" for i in range(100)])
+    register(hub, "carol")
+    Rooms(hub, "carol").join("#secret", private=True)
+    async with running(settings, "alice", "bob", size=(100, 30)) as (app, pilot):
+        # A line break typed in a burst lands where it was typed.
+        await pilot.press(*"ab", "alt+enter", *"cd", "ctrl+j", *"ef", "enter")
+        await until(pilot, lambda: any("alice: ab\n" in r for r in rows(app)), "sent")
+        assert Mailbox(hub, "bob").conversation("alice", 1).messages[0].envelope.body == (
+            "ab\ncd\nef"
+        )
+        # /back leaves typing where it was.
+        await type_line(pilot, "/back")
+        await type_line(pilot, "/users")
+        await until(pilot, lambda: any(r.startswith("-- online (") for r in rows(app)), "/users")
+        # Paging past the first message adds nothing at the bottom.
+        for _ in range(30):
+            await pilot.press("pageup")
+        assert not any("nothing older" in r or "first message" in r for r in rows(app))
+        # A smaller window keeps the newest in view once back at the end.
+        await pilot.press("end")
+        await pilot.resize_terminal(70, 16)
+        await until(pilot, lambda: app.conversation.is_vertical_scroll_end, "the newest kept")
+        # An invitation made elsewhere shows in the sidebar; picking it joins.
+        Rooms(hub, "carol").invite("#secret", "alice")
+        app._recount()
+        await until(pilot, lambda: "#secret invited" in " ".join(sidebar(app)), "the invitation")
+        await pilot.press("alt+" + str(len(app.roster.entries())))
+        await until(pilot, lambda: app.current == "#secret" and app.reader, "joined")
+        assert Rooms(hub, "alice").mine() == ["#secret"]
+        await until(
+            pilot,
+            lambda: "#secret | 2 members" in str(app.query_one("#heading").render()),
+            "heading",
+        )
+        Rooms(hub, "bob").join("#open")
+        Rooms(hub, "carol").invite("#secret", "bob")
+        Rooms(hub, "bob").join("#secret")
+        await until(
+            pilot, lambda: "#secret | 3 members" in str(app.query_one("#heading").render()), "3"
+        )

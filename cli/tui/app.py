@@ -25,7 +25,7 @@ from textual.timer import Timer
 from textual.worker import get_current_worker
 
 from chatbus.accounts import Session
-from chatbus.errors import ChatbusError, SessionEnded
+from chatbus.errors import ChatbusError, HubUnavailable, SessionEnded
 from chatbus.messages import Mailbox, Message
 from chatbus.names import is_room, same_name
 from chatbus.outbox import Outbox
@@ -55,6 +55,8 @@ from .widgets import Composer, Conversation, Heading, Sidebar, StatusBar
 HISTORY = 50
 # Messages shown within this time are marked read in one go.
 MARK_READ_DELAY = 0.3
+# How often the sidebar's counts are read from the hub again (s).
+COUNTS_EVERY = 10.0
 # Older messages PageUp loads at the top of the conversation.
 OLDER_PAGE = 50
 # Messages elsewhere within this time ring the bell once.
@@ -68,7 +70,8 @@ class Loaded:
     target: str
     reader: ConversationReader | RoomReader
     opening: Opening
-    about: str
+    members: int  # of a room
+    topic: str
 
 
 def bell_wanted() -> bool:
@@ -129,7 +132,7 @@ class ChatApp(App[None]):
         self._start = start
         self._mark_timer: Timer | None = None
         self.warned_pending = False
-        self.about = ""  # a room's members and topic, for the heading
+        self.members, self.topic = 0, ""  # of the room on screen, for the heading
 
     # -- layout -----------------------------------------------------------
 
@@ -154,15 +157,28 @@ class ChatApp(App[None]):
         self.query_one(Composer).focus()
         self.refresh_status()
         self.run_worker(self._count_from_hub, thread=True, group="counts")
+        # The hub's counts again now and then: rooms joined or invitations
+        # made elsewhere show, and the sidebar agrees with other clients.
+        self.set_interval(COUNTS_EVERY, self._recount)
         if self._start is not None:
             self.open(self._start)
         else:
-            self.heading("pick a conversation on the left (Ctrl-N/Ctrl-P, Alt-1..9) or /help")
+            self.heading(
+                "pick a conversation on the left (Ctrl-N/Ctrl-P, Alt-1..9, a click), "
+                "or /switch NAME, /join #ROOM; /help"
+            )
 
     # -- conversations ----------------------------------------------------
 
     def open(self, target: str) -> None:
-        """Show ``target`` (a name as registered, or a room the user is in)."""
+        """Show ``target`` (a name as registered, or a room the user is in or
+        is invited to: then it is joined)."""
+        if target.lower() in self.roster.invited:
+            self.roster.invited.pop(target.lower())
+            self.commands.run(f"/join {target}")
+            return
+        if is_room(target):
+            self.roster.joined(target)
         self._flush_reads()
         self.current = target
         self.roster.current = target
@@ -179,22 +195,26 @@ class ChatApp(App[None]):
         worker = get_current_worker()
         try:
             reader: ConversationReader | RoomReader
+            members, topic = 0, ""
             if is_room(target):
                 reader = RoomReader(self.rooms, target)
-                names = self.rooms.members(target)
+                members = len(self.rooms.members(target))
                 topic = self.rooms.topic(target)
-                about = f"{len(names)} member{'s' if len(names) != 1 else ''}"
-                about += f" | {topic}" if topic else ""
             else:
                 reader = ConversationReader(self.mailbox, target)
-                about = ""
             opening = reader.open(self.history)
+        except HubUnavailable as error:
+            if not worker.is_cancelled:
+                why = f"the hub is unreachable ({error.reason}); it opens when the hub is back"
+                self.call_from_thread(self._load_failed, target, why)
+            return
         except ChatbusError as error:
             if not worker.is_cancelled:
                 self.call_from_thread(self._load_failed, target, str(error))
             return
         if not worker.is_cancelled:
-            self.call_from_thread(self._loaded, Loaded(target, reader, opening, about))
+            loaded = Loaded(target, reader, opening, members, topic)
+            self.call_from_thread(self._loaded, loaded)
 
     def _loaded(self, loaded: Loaded) -> None:
         if loaded.target != self.current:
@@ -209,13 +229,13 @@ class ChatApp(App[None]):
                 "/older (or PageUp at the top) pages back"
             )
         if not opening.messages:
-            pane.note(
+            pane.empty(
                 f"no messages {'in' if is_room(loaded.target) else 'with'} {loaded.target} yet"
             )
         for message in self.waiting or []:
             self._show_live(message)
         self.waiting = None
-        self.about = loaded.about
+        self.members, self.topic = loaded.members, loaded.topic
         self.heading(self._heading_text())
         pane.show_start()
 
@@ -227,7 +247,8 @@ class ChatApp(App[None]):
     def _heading_text(self) -> str:
         target = self.current or ""
         if is_room(target):
-            return f"{target} | {self.about}"
+            members = f"{self.members} member{'' if self.members == 1 else 's'}"
+            return f"{target} | {members}" + (f" | {self.topic}" if self.topic else "")
         if same_name(target, self.me):
             return f"{target} (notes to yourself)"
         state = "online" if target in self.receiver.online else "offline"
@@ -272,9 +293,11 @@ class ChatApp(App[None]):
             return
         self.conversation.append([message])
         envelope = message.envelope
-        if envelope.kind == "topic" and is_room(self.current or ""):
-            members = self.about.split(" | ")[0]
-            self.about = f"{members} | {envelope.body}"
+        if envelope.event and is_room(self.current or ""):
+            if envelope.kind == "topic":
+                self.topic = envelope.body
+            elif envelope.kind in ("join", "leave"):
+                self.members += 1 if envelope.kind == "join" else -1
             self.heading(self._heading_text())
         self._read_soon()
 
@@ -338,22 +361,38 @@ class ChatApp(App[None]):
 
     # -- counts, sidebar, status, title -----------------------------------
 
+    def _recount(self) -> None:
+        if self.connected:
+            self.run_worker(self._count_from_hub, thread=True, group="counts", exclusive=True)
+
     def _count_from_hub(self) -> None:
         """Worker thread: the hub's unread counts, people's and rooms'."""
         try:
             people = self.mailbox.unread_counts()
             rooms = self.rooms.unread_counts()
+            invited = self.rooms.invitations()
         except ChatbusError:
             return  # the hub is away: counted again when it is back
-        self.call_from_thread(self._counted, people, rooms)
+        self.call_from_thread(self._counted, people, rooms, invited)
 
-    def _counted(self, people: dict[str, int], rooms: dict[str, tuple[int, int]]) -> None:
+    def _counted(
+        self, people: dict[str, int], rooms: dict[str, tuple[int, int]], invited: dict[str, str]
+    ) -> None:
         self.roster.set_counts(people, rooms, self.current)
+        self.roster.invited = invited
         self.refresh_roster()
 
     def refresh_roster(self) -> None:
         self.query_one(Sidebar).show(self.roster.entries(), self.current)
         self._set_title()
+
+    def on_unmount(self) -> None:
+        self._write_title("")  # no unread count left behind in the terminal's title
+
+    def _write_title(self, title: str) -> None:
+        driver = self._driver
+        if driver is not None and not self.is_headless:
+            driver.write(f"\x1b]2;{title}\x07")
 
     def _set_title(self) -> None:
         """The unread total in the terminal's title (OSC 2), and in the app's."""
@@ -362,9 +401,7 @@ class ChatApp(App[None]):
         if title == self.title:
             return
         self.title = title
-        driver = self._driver
-        if driver is not None and not self.is_headless:
-            driver.write(f"\x1b]2;{title}\x07")
+        self._write_title(title)
 
     def refresh_status(self) -> None:
         self.query_one(StatusBar).say(
@@ -384,9 +421,11 @@ class ChatApp(App[None]):
     def on_composer_scroll_request(self, event: Composer.ScrollRequest) -> None:
         pane = self.conversation
         if event.where == "home":
+            pane.follow = False
             pane.scroll_home(animate=False)
-            self.commands.older(str(OLDER_PAGE))
+            self.commands.older(str(OLDER_PAGE), quiet=True)
         else:
+            pane.follow = True
             pane.scroll_end(animate=False)
 
     def on_list_view_selected(self, event: Sidebar.Selected) -> None:
@@ -415,11 +454,13 @@ class ChatApp(App[None]):
     def action_scroll_page(self, direction: int) -> None:
         pane = self.conversation
         if direction < 0:
+            pane.follow = False
             if pane.scroll_y == 0:
-                self.commands.older(str(OLDER_PAGE))
+                self.commands.older(str(OLDER_PAGE), quiet=True)
             pane.scroll_page_up(animate=False)
         else:
             pane.scroll_page_down(animate=False)
+            pane.follow = pane.scroll_y >= pane.max_scroll_y
 
     async def action_quit(self) -> None:
         """Leave; with messages still pending, say so once first."""

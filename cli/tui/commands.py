@@ -31,7 +31,7 @@ HELP = """\
 /members         who is in this room
 /older [N]       show the N messages before the oldest on screen (or PageUp at the top)
 /history [N]     show the last N messages again
-/back            the sidebar (Ctrl-N/Ctrl-P, Alt-1..9 or the mouse pick a conversation)
+/back            how to pick another conversation (Ctrl-N/Ctrl-P, Alt-1..9, a click)
 /quit            leave (Ctrl-C and Ctrl-Q too)
 //text           send a message that starts with a slash
 Enter sends; Alt-Enter (or Ctrl-J) starts a new line; a paste keeps its lines.
@@ -80,7 +80,7 @@ class Commands:
             self.note(row)
 
     def back(self, _: str) -> None:
-        self.app.query_one("#sidebar").focus()
+        self.note("the sidebar is your lobby: Ctrl-N/Ctrl-P, Alt-1..9 or a click pick from it")
 
     def quit(self, _: str) -> None:
         self.app.run_worker(self.app.action_quit())
@@ -170,7 +170,8 @@ class Commands:
         online = [n for n in names if n in self.app.receiver.online]
         offline = [n for n in names if n not in self.app.receiver.online]
         rest = f"; offline: {', '.join(offline)}" if offline else ""
-        self.note(f"{room}: {len(names)} members; online: {', '.join(online) or 'nobody'}{rest}")
+        count = f"{len(names)} member{'' if len(names) == 1 else 's'}"
+        self.note(f"{room}: {count}; online: {', '.join(online) or 'nobody'}{rest}")
 
     def _count(self, argument: str, default: int, command: str) -> int:
         try:
@@ -181,16 +182,17 @@ class Commands:
             raise InvalidName(f"usage: {command} [N], N from 1 to 1000")
         return limit
 
-    def older(self, argument: str) -> None:
+    def older(self, argument: str, *, quiet: bool = False) -> None:
+        """Older messages above; ``quiet`` (paging): nothing said at the first."""
         limit = self._count(argument, 20, "/older")
         reader = self.app.reader
         if reader is None:
             return
         page = reader.older(limit)
-        if not page.messages:
-            self.app.conversation.note("that was the first message")
-            return
-        self.app.conversation.prepend(page.messages)
+        if page.messages:
+            self.app.conversation.prepend(page.messages)
+        elif not quiet:
+            self.note("nothing older: the conversation starts at the top")
 
     def history(self, argument: str) -> None:
         limit = self._count(argument, DEFAULT_HISTORY, "/history")

@@ -18,6 +18,7 @@ class Entry:
     online: bool = False
     unread: int = 0
     mentions: int = 0
+    invited_by: str | None = None  # a room one is invited to, not in yet
 
     @property
     def room(self) -> bool:
@@ -36,6 +37,7 @@ class Roster:
     rooms: dict[str, str] = field(default_factory=dict)  # lower-case -> as shown
     spelled: dict[str, str] = field(default_factory=dict)  # people: lower-case -> as shown
     current: str | None = None  # the conversation on screen: always listed
+    invited: dict[str, str] = field(default_factory=dict)  # room (lower-case) -> by whom
 
     def set_counts(
         self, people: dict[str, int], rooms: dict[str, tuple[int, int]], current: str | None
@@ -101,4 +103,9 @@ class Roster:
         listed.sort(key=lambda e: (not e.online, -e.unread, e.name.lower()))
         rooms = [entry(key, name) for key, name in self.rooms.items()]
         rooms.sort(key=lambda e: (-e.mentions, -e.unread, e.name.lower()))
-        return listed + rooms
+        invitations = [
+            Entry(room, invited_by=by)
+            for room, by in sorted(self.invited.items())
+            if room not in self.rooms
+        ]
+        return listed + rooms + invitations

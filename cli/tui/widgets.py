@@ -8,11 +8,9 @@ or :func:`chatbus.sanitize.sanitize`; nothing is parsed as Textual markup.
 
 from collections.abc import Iterable
 from datetime import date
-from typing import ClassVar
 
 from rich.text import Text
 from textual import events
-from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message as TextualMessage
 from textual.widgets import ListItem, ListView, Static, TextArea
@@ -25,6 +23,10 @@ from .roster import Entry
 
 # Colour always: Textual turns it off itself under NO_COLOR.
 _STYLE = Style(colour=True)
+
+
+# The most of a name the sidebar shows (its width is 26 columns).
+NAME_SHOWN = 14
 
 
 def day_label(day: date) -> str:
@@ -40,7 +42,10 @@ def entry_label(entry: Entry, number: int) -> Text:
         label.append("  ")
     else:
         label.append("● " if entry.online else "○ ", style="green" if entry.online else "dim")
-    label.append(sanitize(entry.name), style="bold" if entry.unread else "")
+    name = entry.name if len(entry.name) <= NAME_SHOWN else entry.name[: NAME_SHOWN - 1] + "…"
+    label.append(name, style="bold" if entry.unread else "")
+    if entry.invited_by is not None:
+        label.append(" invited", style="italic")
     if entry.mentions:
         label.append(f" @{entry.mentions}", style="bold reverse yellow")
     if entry.unread:
@@ -55,6 +60,10 @@ class Sidebar(ListView):
     Sidebar { width: 26; border-right: solid $panel-lighten-2; }
     Sidebar > ListItem { padding: 0 1; }
     """
+
+    # Typing always goes to the input: the sidebar is picked from by keys
+    # bound in the app (Ctrl-N/Ctrl-P, Alt-1..9) and by the mouse.
+    can_focus = False
 
     def __init__(self) -> None:
         super().__init__(id="sidebar")
@@ -96,10 +105,25 @@ class Conversation(VerticalScroll):
         self._last_day: date | None = None
         self._pending: dict[int, list[Static]] = {}
         self.unread_marker: Static | None = None
+        # Keep the newest in view (as messages come, and on a resize) until
+        # the user scrolls up; End, or PageDown to the bottom, resumes it.
+        self.follow = True
+        self._empty: Static | None = None  # "no messages yet", until there are
 
     def reset(self) -> None:
         self.remove_children()
         self.unread_marker = None
+        self.follow = True
+        self._empty = None
+
+    def on_resize(self) -> None:
+        if self.follow:
+            self.call_after_refresh(lambda: self.scroll_end(animate=False))
+
+    def empty(self, text: str) -> None:
+        """Say that there are no messages yet (removed when one comes)."""
+        self._empty = Static(Text(f"-- {text}"), classes="notice")
+        self._mount_bottom([self._empty])
         self._first_day = self._last_day = None
         self._pending.clear()
 
@@ -176,18 +200,26 @@ class Conversation(VerticalScroll):
         """Scroll to where reading starts: the new-messages line, else the end."""
         marker = self.unread_marker
         if marker is not None:
-            self.call_after_refresh(lambda: self.scroll_to_widget(marker, top=True, animate=False))
+
+            def to_marker() -> None:
+                self.scroll_to_widget(marker, top=True, animate=False)
+                # Reading from there: follow the newest only if it is in view.
+                self.follow = self.scroll_y >= self.max_scroll_y
+
+            self.call_after_refresh(to_marker)
         else:
             self.call_after_refresh(lambda: self.scroll_end(animate=False))
 
     def _mount_bottom(self, rows: list[Static]) -> None:
-        at_end = self.is_vertical_scroll_end or self.max_scroll_y == 0
+        if self._empty is not None and any("message" in row.classes for row in rows):
+            self._empty.remove()
+            self._empty = None
         pending = next((r for rs in self._pending.values() for r in rs if r.parent is self), None)
         if pending is not None:
             self.mount_all(rows, before=pending)
         else:
             self.mount_all(rows)
-        if at_end:
+        if self.follow:
             self.call_after_refresh(lambda: self.scroll_end(animate=False))
 
 
@@ -198,10 +230,6 @@ class Composer(TextArea):
     DEFAULT_CSS = """
     Composer { height: auto; max-height: 8; min-height: 3; border: tall $accent; }
     """
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("alt+enter", "line_break", "new line", show=False),
-        Binding("ctrl+j", "line_break", "new line", show=False),
-    ]
 
     class Submitted(TextualMessage):
         def __init__(self, text: str) -> None:
@@ -223,6 +251,12 @@ class Composer(TextArea):
         self._recalled = 0  # how far back Up has gone (0: not recalling)
 
     async def _on_key(self, event: events.Key) -> None:
+        # Here, not as bindings: a binding runs after the keys typed behind it.
+        if event.key in ("alt+enter", "ctrl+j"):
+            event.stop()
+            event.prevent_default()
+            self.insert("\n")
+            return
         if event.key == "enter":
             event.stop()
             event.prevent_default()
@@ -246,9 +280,6 @@ class Composer(TextArea):
             event.prevent_default()
             return
         await super()._on_key(event)
-
-    def action_line_break(self) -> None:
-        self.insert("\n")
 
     def _submit(self) -> None:
         text = self.text
