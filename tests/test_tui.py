@@ -380,3 +380,22 @@ async def test_what_a_new_user_hit_typing_paging_resizing_and_rooms_elsewhere(
         await until(
             pilot, lambda: "#secret | 3 members" in str(app.query_one("#heading").render()), "3"
         )
+
+
+async def test_a_long_unread_stretch_opens_at_its_start_and_ones_own_reply_shows(
+    hub: Hub, settings: Settings
+) -> None:
+    register(hub, "alice", "bob")
+    Mailbox(hub, "bob").send_many("alice", [f"unread {i:02d} " + "word " * 30 for i in range(40)])
+    async with running(settings, "alice", "bob", size=(100, 30)) as (app, pilot):
+        pane = app.conversation
+        marker = pane.unread_marker
+        assert marker is not None
+        assert not pane.follow  # 40 unread rows do not fit: reading from the marker
+        await until(pilot, lambda: marker.region.y <= pane.region.y + 1, "the marker at the top")
+        Mailbox(hub, "bob").send("alice", "one more")
+        heading = app.query_one("#heading")
+        await until(pilot, lambda: "more below: End" in str(heading.render()), "the hint")
+        await type_line(pilot, "my reply")
+        await until(pilot, lambda: any(r.endswith("alice: my reply") for r in rows(app)), "sent")
+        await until(pilot, lambda: pane.is_vertical_scroll_end, "the newest in view")

@@ -163,10 +163,7 @@ class ChatApp(App[None]):
         if self._start is not None:
             self.open(self._start)
         else:
-            self.heading(
-                "pick a conversation on the left (Ctrl-N/Ctrl-P, Alt-1..9, a click), "
-                "or /switch NAME, /join #ROOM; /help"
-            )
+            self.heading("pick one: Ctrl-N/P, Alt-1..9, a click; /switch NAME; /join #ROOM; /help")
 
     # -- conversations ----------------------------------------------------
 
@@ -237,7 +234,8 @@ class ChatApp(App[None]):
         self.waiting = None
         self.members, self.topic = loaded.members, loaded.topic
         self.heading(self._heading_text())
-        pane.show_start()
+        unread = opening.first_unread
+        pane.show_start(0 if unread is None else len(opening.messages) - unread)
 
     def _load_failed(self, target: str, error: str) -> None:
         if target == self.current:
@@ -292,6 +290,8 @@ class ChatApp(App[None]):
         if self.reader is None or not self.reader.take_live(message):
             return
         self.conversation.append([message])
+        if not self.conversation.follow:
+            self.heading(self._heading_text() + " | more below: End")
         envelope = message.envelope
         if envelope.event and is_room(self.current or ""):
             if envelope.kind == "topic":
@@ -411,6 +411,8 @@ class ChatApp(App[None]):
     # -- input ------------------------------------------------------------
 
     def on_composer_submitted(self, event: Composer.Submitted) -> None:
+        # What one types, and what it answers, is seen: back to the newest.
+        self.conversation.to_newest()
         text = event.text
         if text.startswith("/") and not text.startswith("//"):
             self.commands.run(text)
@@ -425,8 +427,9 @@ class ChatApp(App[None]):
             pane.scroll_home(animate=False)
             self.commands.older(str(OLDER_PAGE), quiet=True)
         else:
-            pane.follow = True
-            pane.scroll_end(animate=False)
+            pane.to_newest()
+            if self.reader is not None:
+                self.heading(self._heading_text())
 
     def on_list_view_selected(self, event: Sidebar.Selected) -> None:
         name = event.item.name
@@ -461,6 +464,8 @@ class ChatApp(App[None]):
         else:
             pane.scroll_page_down(animate=False)
             pane.follow = pane.scroll_y >= pane.max_scroll_y
+            if pane.follow and self.reader is not None:
+                self.heading(self._heading_text())
 
     async def action_quit(self) -> None:
         """Leave; with messages still pending, say so once first."""

@@ -25,6 +25,8 @@ from .roster import Entry
 _STYLE = Style(colour=True)
 
 
+# How long a conversation's wrapped rows take to get their heights (s).
+LAYOUT_SETTLES = 0.1
 # The most of a name the sidebar shows (its width is 26 columns).
 NAME_SHOWN = 14
 
@@ -196,19 +198,30 @@ class Conversation(VerticalScroll):
         for row in self._pending.pop(key, []):
             row.remove()
 
-    def show_start(self) -> None:
-        """Scroll to where reading starts: the new-messages line, else the end."""
+    def show_start(self, unread_rows: int) -> None:
+        """Scroll to where reading starts: the new-messages line, else the end.
+
+        Reading from the line, the view follows the newest only when the
+        ``unread_rows`` after it fit on the screen; else it stays, and End
+        (or one's own next words) goes to the newest."""
         marker = self.unread_marker
         if marker is not None:
+            self.follow = unread_rows + 2 < self.size.height
 
             def to_marker() -> None:
                 self.scroll_to_widget(marker, top=True, animate=False)
-                # Reading from there: follow the newest only if it is in view.
-                self.follow = self.scroll_y >= self.max_scroll_y
 
+            # Once the rows are laid out, and again once long (wrapped) ones
+            # have their heights: only then is the marker where it stays.
             self.call_after_refresh(to_marker)
+            self.set_timer(LAYOUT_SETTLES, to_marker)
         else:
             self.call_after_refresh(lambda: self.scroll_end(animate=False))
+
+    def to_newest(self) -> None:
+        """Follow the newest again and show it (after one's own words)."""
+        self.follow = True
+        self.call_after_refresh(lambda: self.scroll_end(animate=False))
 
     def _mount_bottom(self, rows: list[Static]) -> None:
         if self._empty is not None and any("message" in row.classes for row in rows):
