@@ -33,9 +33,8 @@ def shows(terminal: Terminal, text: str) -> None:
 
     try:
         wait_until(seen, TIMEOUT, repr(text))
-    except AssertionError:
-        print("\n".join(terminal.screen()))
-        raise
+    except AssertionError as missing:
+        raise AssertionError(f"{missing}; the screen:\n" + "\n".join(terminal.screen())) from None
 
 
 def test_two_people_chat_full_screen_switch_get_notified_resize_and_quit(world: World) -> None:
