@@ -12,7 +12,7 @@ waits for a replica of each (see :meth:`Mailbox.deliver`).
 
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from itertools import islice
@@ -162,15 +162,24 @@ def in_conversation(owner: str, peer: str, envelope: Envelope) -> bool:
     return same_name(envelope.sender, owner) and same_name(envelope.recipient, peer)
 
 
-def decode_entries(entries: StreamEntries, max_body: int, page: MailboxPage) -> None:
-    """Append the valid entries to ``page.messages``; count the others as dropped."""
+def valid_envelopes(
+    entries: StreamEntries, max_body: int, dropped: Counter[str]
+) -> Iterator[tuple[str, dict[bytes, bytes], Envelope]]:
+    """(stream id, fields, envelope) of each entry whose field ``m`` is a valid
+    envelope, in order; the others counted in ``dropped`` by reason."""
     for raw_id, fields in entries:
         try:
             envelope = decode_envelope(fields.get(b"m", b""), max_body)
         except BadEnvelope as bad:
-            page.dropped[bad.reason] += 1
+            dropped[bad.reason] += 1
             continue
-        page.messages.append(Message(raw_id.decode(), envelope))
+        yield raw_id.decode(), fields, envelope
+
+
+def decode_entries(entries: StreamEntries, max_body: int, page: MailboxPage) -> None:
+    """Append the valid entries to ``page.messages``; count the others as dropped."""
+    for stream_id, _, envelope in valid_envelopes(entries, max_body, page.dropped):
+        page.messages.append(Message(stream_id, envelope))
 
 
 class Mailbox:

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from . import lua
-from .envelope import BadEnvelope, decode_envelope, is_stream_id, new_envelope
+from .envelope import is_stream_id, new_envelope
 from .errors import HubRefused, NotAMember
 from .hub import Hub, as_text
-from .messages import MailboxPage, Message, StreamEntries
+from .messages import MailboxPage, Message, StreamEntries, valid_envelopes
 from .names import is_room, room_name, same_name, valid_names
 
 _EVENT = lua.load("room_event.lua")
@@ -70,17 +70,12 @@ def decode_room_entries(
     room: str, entries: StreamEntries, max_body: int, page: MailboxPage
 ) -> None:
     """Append the valid entries of ``room``'s log to ``page.messages``; count the others."""
-    for raw_id, fields in entries:
-        try:
-            envelope = decode_envelope(fields.get(b"m", b""), max_body)
-        except BadEnvelope as bad:
-            page.dropped[bad.reason] += 1
-            continue
+    for stream_id, fields, envelope in valid_envelopes(entries, max_body, page.dropped):
         number = fields.get(b"n", b"")
         if not same_name(envelope.recipient, room) or not (number.isdigit() and len(number) < 19):
             page.dropped["misaddressed" if number.isdigit() else "seq"] += 1
             continue
-        page.messages.append(Message(raw_id.decode(), envelope, int(number)))
+        page.messages.append(Message(stream_id, envelope, int(number)))
     if entries:
         page.last_scanned = entries[-1][0].decode()
 
@@ -154,10 +149,12 @@ class Rooms:
             raise NotAMember(f"{name} is private: a member must invite you")
         keys = self.keys
         with self.hub.errors():
-            self.hub.redis.hset(keys.rooms_of(self.me), name.lower(), name)
-            self.hub.redis.hdel(keys.invites(self.me), name.lower())
+            pipe = self.hub.redis.pipeline(transaction=False)  # one round trip
+            pipe.hset(keys.rooms_of(self.me), name.lower(), name)
+            pipe.hdel(keys.invites(self.me), name.lower())
             if outcome == "created" and not is_private:
-                self.hub.redis.hset(keys.public_rooms, name.lower(), name)
+                pipe.hset(keys.public_rooms, name.lower(), name)
+            pipe.execute()
         return JoinOutcome(name, outcome == "created", outcome == "member", is_private)
 
     def leave(self, room: str) -> str:

@@ -14,22 +14,16 @@ from chatbus.sanitize import sanitize
 from chatbus.text import split_body
 
 from ..context import said
-from ..ui.chat_view import DEFAULT_HISTORY
+from ..ui.chat_view import DEFAULT_HISTORY, ROOM_HELP
 
 if TYPE_CHECKING:
     from .app import ChatApp
 
-HELP = """\
+HELP = f"""\
 /help            this list
 /users           who is online, and your unread messages (people and rooms)
 /switch NAME     talk to NAME, or in a room (/switch #ops)
-/join ROOM       join a room (made if new) and talk there
-/leave [ROOM]    leave this room (or ROOM)
-/me TEXT         say what you do: "* alice waves"
-/topic [TEXT]    show this room's topic, or set it
-/invite NAME     let NAME join this room (the way into a private one)
-/members         who is in this room
-/older [N]       show the N messages before the oldest on screen (or PageUp at the top)
+{ROOM_HELP}/older [N]       show the N messages before the oldest on screen (or PageUp at the top)
 /history [N]     show the last N messages again
 /back            how to pick another conversation (Ctrl-N/Ctrl-P, Alt-1..9, a click)
 /quit            leave (Ctrl-C and Ctrl-Q too)

@@ -32,17 +32,21 @@ from .render import plural
 # Earlier messages shown when a conversation opens, and by /history alone.
 DEFAULT_HISTORY = 20
 
-HELP = f"""\
-/help            this list
-/users           who is online, and your unread messages (people and rooms)
-/switch NAME     talk to NAME, or to a room (/switch #ops), instead
+# The room commands, the same in the line chat and the full-screen app.
+ROOM_HELP = """\
 /join ROOM       join a room (made if new) and talk there
 /leave [ROOM]    leave this room (or ROOM)
 /me TEXT         say what you do: "* alice waves"
 /topic [TEXT]    show this room's topic, or set it
 /invite NAME     let NAME join this room (the way into a private one)
 /members         who is in this room
-/older [N]       show the N messages before the oldest on screen (default {OLDER_PAGE})
+"""
+
+HELP = f"""\
+/help            this list
+/users           who is online, and your unread messages (people and rooms)
+/switch NAME     talk to NAME, or to a room (/switch #ops), instead
+{ROOM_HELP}/older [N]       show the N messages before the oldest on screen (default {OLDER_PAGE})
 /history [N]     show the last N messages again (default {DEFAULT_HISTORY})
 /back            back to the lobby (when you came from there)
 /quit            leave (Ctrl-D and Ctrl-C too)
