@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from chatbus.errors import SessionEnded
+from chatbus.hub import Hub
 from chatbus.messages import Message
 from chatbus.presence import OnlineList, PresenceEvent
+from chatbus.receiver import Receiver, Timing
 
 T = TypeVar("T")
 
@@ -69,3 +71,12 @@ class Recorder:
     def wait_for_bodies(self, count: int, timeout: float = 10.0) -> list[str]:
         wait_until(lambda: len(self.bodies()) >= count, timeout, f"{count} messages")
         return self.bodies()
+
+
+def receive(hub: Hub, name: str, timing: Timing) -> tuple[Recorder, Receiver]:
+    """A started receiver of ``name`` (from the start of its mailbox), connected."""
+    recorder = Recorder()
+    receiver = Receiver(hub, name, recorder, after_id="0-0", timing=timing)
+    receiver.start()
+    assert receiver.wait_connected(10)
+    return recorder, receiver

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import helpers
 import pexpect
 import pytest
 import redis
@@ -223,11 +224,7 @@ class Sender(threading.Thread):
 
 
 def receive(hub: Hub, name: str) -> tuple[Recorder, Receiver]:
-    recorder = Recorder()
-    receiver = Receiver(hub, name, recorder, after_id="0-0", timing=FAST)
-    receiver.start()
-    assert receiver.wait_connected(10)
-    return recorder, receiver
+    return helpers.receive(hub, name, FAST)
 
 
 def assert_every_acknowledged_message_once_in_order(

@@ -13,6 +13,14 @@ from chatbus.rooms import Rooms
 CLOCK = r"\d\d:\d\d"
 
 
+def alice_and_bob_in_ops(world: World) -> None:
+    """alice and bob, both in #ops; bob logged in here."""
+    world.register("alice", "bob")
+    world.logged_in("bob")
+    Rooms(world.hub, "alice").join("#ops")
+    Rooms(world.hub, "bob").join("#ops")
+
+
 def test_three_people_chat_in_a_room_and_one_comes_back_to_unread_and_mentions(
     world: World,
 ) -> None:
@@ -59,10 +67,7 @@ def test_three_people_chat_in_a_room_and_one_comes_back_to_unread_and_mentions(
 def test_a_member_killed_with_sigkill_gets_every_room_message_once_on_return(
     world: World,
 ) -> None:
-    world.register("alice", "bob")
-    world.logged_in("bob")
-    Rooms(world.hub, "alice").join("#ops")
-    Rooms(world.hub, "bob").join("#ops")
+    alice_and_bob_in_ops(world)
     bob = world.terminal("bob", "chat", "+ops")
     bob.expect(r"\[#ops\]")
     Mailbox(world.hub, "alice").send("#ops", "before the crash")
@@ -86,10 +91,7 @@ def test_a_member_killed_with_sigkill_gets_every_room_message_once_on_return(
 def test_the_lobby_lists_rooms_and_the_chat_view_joins_invites_and_leaves(
     world: World,
 ) -> None:
-    world.register("alice", "bob")
-    world.logged_in("bob")
-    Rooms(world.hub, "alice").join("#ops")
-    Rooms(world.hub, "bob").join("#ops")
+    alice_and_bob_in_ops(world)
     Mailbox(world.hub, "alice").send_many("#ops", ["one", "two @bob"])
     bob = world.terminal("bob", "login", "bob")
     bob.expect_row(r" +1\) #ops  2 unread, 1 mentioning you")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import make_settings
-from helpers import Recorder, wait_until
+from helpers import Recorder, receive, wait_until
 from test_receiver import FAST, register
 
 from chatbus.envelope import new_envelope
@@ -27,11 +27,7 @@ def post(hub: Hub, who: str, room: str, *bodies: str) -> None:
 
 
 def receiving(hub: Hub, name: str) -> tuple[Recorder, Receiver]:
-    recorder = Recorder()
-    receiver = Receiver(hub, name, recorder, after_id="0-0", timing=FAST)
-    receiver.start()
-    assert receiver.wait_connected(10)
-    return recorder, receiver
+    return receive(hub, name, FAST)
 
 
 @pytest.fixture
